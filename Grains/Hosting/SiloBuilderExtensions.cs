@@ -1,0 +1,55 @@
+using Grains.Storage;
+using Grains.Interfaces;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using System.ComponentModel.DataAnnotations;
+using Orleans.Configuration;
+
+namespace Grains.Hosting;
+
+/// <summary>Adds the client-management grains' storage and settings to a silo.</summary>
+public static class SiloBuilderExtensions
+{
+    /// <summary>
+    /// Everything a silo of this product needs: cluster membership from the <c>Cluster</c> section,
+    /// then <see cref="AddClientStore"/>.
+    /// </summary>
+    public static ISiloBuilder AddClientManagement(this ISiloBuilder silo, IConfiguration configuration, string contentRoot)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var cluster = configuration.GetSection(ClusterSettings.Section).Get<ClusterSettings>() ?? new ClusterSettings();
+        Validator.ValidateObject(cluster, new ValidationContext(cluster), validateAllProperties: true);
+        silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
+        return silo.AddClientStore(configuration, contentRoot);
+    }
+
+    /// <summary>
+    /// Configures grain storage from the <c>Storage</c> section (schema applied at start when missing)
+    /// and grain settings from the <c>ClientStore</c> section.
+    /// </summary>
+    public static ISiloBuilder AddClientStore(this ISiloBuilder silo, IConfiguration configuration, string contentRoot)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var storage = configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
+        Validator.ValidateObject(storage, new ValidationContext(storage), validateAllProperties: true);
+        var database = StorageDatabase.Create(storage, contentRoot);
+
+        silo.Services.AddOptions<ClientStoreOptions>()
+            .Bind(configuration.GetSection(ClientStoreOptions.Section))
+            .Validate(o => o.IdBlockSize is > 0 and <= 1_000_000, "ClientStore:IdBlockSize must be between 1 and 1,000,000.")
+            .ValidateOnStart();
+        silo.Services.AddSingleton(database);
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SchemaInstaller>();
+        silo.Services.TryAddSingleton(TimeProvider.System);
+
+        silo.UseSystemTextJsonGrainStorageSerializer();
+        silo.AddAdoNetGrainStorage(Names.Storage, o =>
+        {
+            o.Invariant = database.Invariant;
+            o.ConnectionString = database.ConnectionString;
+        });
+        return silo;
+    }
+}

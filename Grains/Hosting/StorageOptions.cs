@@ -1,0 +1,31 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Grains.Hosting;
+
+/// <summary>The database engines the store runs on.</summary>
+public enum StorageProvider
+{
+    /// <summary>An embedded SQLite file (the default): one process, no server.</summary>
+    Sqlite,
+}
+
+/// <summary>Where grain state lives, section <c>Storage</c>.</summary>
+public sealed class StorageOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string Section = "Storage";
+
+    /// <summary>The database engine (default <see cref="StorageProvider.Sqlite"/>).</summary>
+    public StorageProvider Provider { get; set; } = StorageProvider.Sqlite;
+
+    /// <summary>The SQLite file, relative to the content root (default <c>data/clients.db</c>); ignored when <see cref="ConnectionString"/> is set.</summary>
+    [Required]
+    public string SqlitePath { get; set; } = "data/clients.db";
+
+    /// <summary>A full ADO.NET connection string; overrides <see cref="SqlitePath"/>.</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>Seconds a statement may wait (for a lock, say) before it fails (default 30).</summary>
+    [Range(1, 600)]
+    public int CommandTimeoutSeconds { get; set; } = 30;
+}

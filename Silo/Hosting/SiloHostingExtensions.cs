@@ -1,0 +1,16 @@
+using Grains.Hosting;
+using Microsoft.Extensions.Hosting;
+
+namespace Silo.Hosting;
+
+/// <summary>The standalone silo: the same grains, cluster settings and storage as the co-hosted one.</summary>
+public static class SiloHostingExtensions
+{
+    /// <summary>Adds a silo configured by the <c>Cluster</c>, <c>Storage</c> and <c>ClientStore</c> sections.</summary>
+    public static HostApplicationBuilder AddStandaloneSilo(this HostApplicationBuilder builder)
+    {
+        var contentRoot = builder.Environment.ContentRootPath;
+        builder.UseOrleans(silo => silo.AddClientManagement(builder.Configuration, contentRoot));
+        return builder;
+    }
+}

@@ -1,0 +1,70 @@
+using Grains.Interfaces;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using WebSocketFrontend.Protocol;
+using WebSocketFrontend.Sessions;
+
+namespace WebSocketFrontend.Hosting;
+
+/// <summary>The WebSocket front end: options, sessions, endpoints.</summary>
+public static class GatewayHostingExtensions
+{
+    /// <summary>Registers the protocol, the session machinery and the health checks.</summary>
+    public static WebApplicationBuilder AddGatewayProtocol(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<ProtocolOptions>()
+            .Bind(builder.Configuration.GetSection(ProtocolOptions.Section))
+            .ValidateDataAnnotations()
+            .Validate(o => o.ReplyEvent is "instace.to.client" or "instance.to.client",
+                "Protocol:ReplyEvent must be \"instace.to.client\" (the specification's spelling) or \"instance.to.client\".")
+            .ValidateOnStart();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<FrontendIdentity>();
+        builder.Services.AddSingleton<ReplyWriter>();
+        builder.Services.AddSingleton<RequestHandler>();
+        builder.Services.AddSingleton<SessionServices>();
+        builder.Services.AddSingleton<SessionRegistry>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<SessionRegistry>());
+        builder.Services.AddHealthChecks()
+            .AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
+        return builder;
+    }
+
+    /// <summary>Maps <c>/ws</c> and the health endpoints.</summary>
+    public static WebApplication MapGateway(this WebApplication app)
+    {
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
+        app.Map("/ws", static async (HttpContext context, SessionRegistry registry, SessionServices services) =>
+        {
+            if (!context.WebSockets.IsWebSocketRequest)
+            {
+                return Results.BadRequest("This endpoint speaks WebSocket only.");
+            }
+
+            using var socket = await context.WebSockets.AcceptWebSocketAsync();
+            using var session = new WebSocketSession(socket, services);
+            await registry.ServeAsync(session, context.RequestAborted);
+            return Results.Empty;
+        });
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
+        return app;
+    }
+
+    /// <summary>Ready means a grain answers and its storage read works.</summary>
+    private sealed class StorageHealthCheck(IGrainFactory grains) : IHealthCheck
+    {
+        public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                await grains.GetGrain<IClientGrain>("health-probe").Get().WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+                return HealthCheckResult.Healthy();
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                return HealthCheckResult.Unhealthy("The cluster or its storage does not answer.", ex);
+            }
+        }
+    }
+}

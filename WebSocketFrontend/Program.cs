@@ -1,0 +1,3 @@
+using WebSocketFrontend.Hosting;
+
+GatewayApplication.Create(args).Run();

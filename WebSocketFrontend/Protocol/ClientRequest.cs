@@ -1,0 +1,139 @@
+using System.Text.Json;
+using System.Text.Unicode;
+
+namespace WebSocketFrontend.Protocol;
+
+/// <summary>A parsed request envelope. Owns the JSON document its elements point into.</summary>
+public sealed class ClientRequest(JsonDocument document, string action, string? requestIdJson, JsonElement parameters) : IDisposable
+{
+    public string Action { get; } = action;
+
+    /// <summary>The request id as raw JSON (a string or a number), echoed unchanged in the reply.</summary>
+    public string? RequestIdJson { get; } = requestIdJson;
+
+    /// <summary>The <c>parameters</c> object; an empty object when the request has none.</summary>
+    public JsonElement Parameters { get; } = parameters;
+
+    public void Dispose() => document.Dispose();
+}
+
+/// <summary>Why a frame is not a request, with whatever of the envelope could be read for the reply.</summary>
+public sealed record RequestError(string Code, string Message, string? Action, string? RequestIdJson);
+
+/// <summary>Turns a text frame into a <see cref="ClientRequest"/>, or says precisely why not.</summary>
+public static class RequestParser
+{
+    /// <summary>Nesting allowed in a frame; deeper JSON is refused before it costs anything.</summary>
+    public const int MaxDepth = 64;
+
+    private static readonly JsonDocumentOptions Options = new()
+    {
+        MaxDepth = MaxDepth,
+        AllowTrailingCommas = false,
+        CommentHandling = JsonCommentHandling.Disallow,
+        AllowDuplicateProperties = false,
+    };
+
+    private static readonly JsonElement EmptyObject = JsonDocument.Parse("{}").RootElement;
+
+    public static bool TryParse(ReadOnlyMemory<byte> frame, out ClientRequest? request, out RequestError? error)
+    {
+        request = null;
+        error = null;
+        if (!Utf8.IsValid(frame.Span))
+        {
+            error = new RequestError(ErrorCodes.BadRequest, "The frame is not valid UTF-8.", null, null);
+            return false;
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(frame, Options);
+        }
+        catch (JsonException ex)
+        {
+            error = new RequestError(ErrorCodes.BadRequest, $"The frame is not a JSON document: {ex.Message}", null, null);
+            return false;
+        }
+
+        string? action = null;
+        string? requestIdJson = null;
+        var parameters = EmptyObject;
+        try
+        {
+            error = Read(document, ref action, ref requestIdJson, ref parameters);
+        }
+        catch (ProtocolException ex)
+        {
+            error = new RequestError(ex.Code, ex.Message, action, requestIdJson);
+        }
+
+        if (error is not null)
+        {
+            document.Dispose();
+            return false;
+        }
+
+        request = new ClientRequest(document, action!, requestIdJson, parameters);
+        return true;
+    }
+
+    private static RequestError? Read(JsonDocument document, ref string? action, ref string? requestIdJson, ref JsonElement parameters)
+    {
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            return Bad(null, null, "The envelope must be a JSON object with 'event' and 'body'.");
+        }
+
+        // The body is read first so that an error about the event can still echo the request id.
+        JsonElement body = default;
+        var hasBody = Json.TryGetProperty(root, "body", out body) && body.ValueKind == JsonValueKind.Object;
+        if (hasBody && Json.TryGetProperty(body, "requestId", out var id))
+        {
+            if (id.ValueKind is not (JsonValueKind.String or JsonValueKind.Number))
+            {
+                return Bad(action, requestIdJson, "'requestId' must be a string or a number.");
+            }
+
+            requestIdJson = id.GetRawText();
+        }
+
+        if (!Json.TryGetProperty(root, "event", out var evt) || evt.ValueKind != JsonValueKind.String)
+        {
+            return Bad(action, requestIdJson, "The envelope needs 'event': \"client.to.instance\".");
+        }
+
+        if (!evt.ValueEquals(ProtocolOptions.RequestEvent))
+        {
+            return Bad(action, requestIdJson, $"Unknown event '{evt.GetString()}'; requests use \"client.to.instance\".");
+        }
+
+        if (!hasBody)
+        {
+            return Bad(action, requestIdJson, "The envelope needs a 'body' object.");
+        }
+
+        if (!Json.TryGetProperty(body, "action", out var act) || act.ValueKind != JsonValueKind.String || act.GetString() is not { Length: > 0 } name)
+        {
+            return Bad(action, requestIdJson, "The body needs an 'action' string.");
+        }
+
+        action = name;
+        if (Json.TryGetProperty(body, "parameters", out var p))
+        {
+            if (p.ValueKind != JsonValueKind.Object)
+            {
+                return Bad(action, requestIdJson, "'parameters' must be a JSON object.");
+            }
+
+            parameters = p;
+        }
+
+        return null;
+    }
+
+    private static RequestError Bad(string? action, string? requestIdJson, string message) =>
+        new(ErrorCodes.BadRequest, message, action, requestIdJson);
+}

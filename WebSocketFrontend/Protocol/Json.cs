@@ -1,0 +1,65 @@
+using System.Text.Json;
+
+namespace WebSocketFrontend.Protocol;
+
+/// <summary>Reading request parameters: names match case-insensitively, types are checked strictly.</summary>
+public static class Json
+{
+    /// <summary>
+    /// Finds a property whatever its case (the specification writes both <c>Token</c> and <c>token</c>).
+    /// Two spellings of one name in the same object are ambiguous and refused.
+    /// </summary>
+    public static bool TryGetProperty(JsonElement obj, string name, out JsonElement value)
+    {
+        value = default;
+        var found = false;
+        foreach (var property in obj.EnumerateObject())
+        {
+            if (!property.NameEquals(name) && !string.Equals(property.Name, name, StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            if (found)
+            {
+                throw ProtocolException.BadRequest($"'{name}' is given more than once.");
+            }
+
+            value = property.Value;
+            found = true;
+        }
+
+        return found;
+    }
+
+    /// <summary>A parameter that must be a non-empty string.</summary>
+    public static string RequireString(JsonElement parameters, string name)
+    {
+        if (!TryGetProperty(parameters, name, out var value))
+        {
+            throw ProtocolException.BadRequest($"Missing parameter '{name}'.");
+        }
+
+        if (value.ValueKind != JsonValueKind.String)
+        {
+            throw ProtocolException.BadRequest($"'{name}' must be a string.");
+        }
+
+        return value.GetString() is { Length: > 0 } text
+            ? text
+            : throw ProtocolException.BadRequest($"'{name}' must not be empty.");
+    }
+
+    /// <summary>A parameter that must be a JSON object.</summary>
+    public static JsonElement RequireObject(JsonElement parameters, string name)
+    {
+        if (!TryGetProperty(parameters, name, out var value))
+        {
+            throw ProtocolException.BadRequest($"Missing parameter '{name}'.");
+        }
+
+        return value.ValueKind == JsonValueKind.Object
+            ? value
+            : throw ProtocolException.BadRequest($"'{name}' must be a JSON object.");
+    }
+}

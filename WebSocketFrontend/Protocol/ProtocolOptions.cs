@@ -1,0 +1,49 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace WebSocketFrontend.Protocol;
+
+/// <summary>Settings of the WebSocket protocol, section <c>Protocol</c>.</summary>
+public sealed class ProtocolOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string Section = "Protocol";
+
+    /// <summary>The event of requests; anything else is a bad request.</summary>
+    public const string RequestEvent = "client.to.instance";
+
+    /// <summary>The event of every server message, spelled as the specification spells it.</summary>
+    [Required]
+    public string ReplyEvent { get; set; } = "instace.to.client";
+
+    /// <summary>The largest envelope in bytes (default 64 KiB); a larger frame closes the socket with 1009.</summary>
+    [Range(1024, 16 * 1024 * 1024)]
+    public int MaxMessageBytes { get; set; } = 64 * 1024;
+
+    /// <summary>The largest information object in UTF-8 bytes (default 8 KiB).</summary>
+    [Range(2, 16 * 1024 * 1024)]
+    public int MaxInformationBytes { get; set; } = 8 * 1024;
+
+    /// <summary>The longest <c>name</c> or <c>location</c> in characters (default 256).</summary>
+    [Range(1, 1 << 20)]
+    public int MaxTextFieldLength { get; set; } = 256;
+
+    /// <summary>How long a socket may stay silent before it is closed (default 120 s).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "1.00:00:00")]
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>How long a close handshake may take before the socket is aborted (default 5 s).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:10:00")]
+    public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Requests per second one socket may sustain (default 1,000).</summary>
+    [Range(1, 1_000_000)]
+    public int RequestsPerSecond { get; set; } = 1000;
+
+    /// <summary>Requests one socket may send in a burst above the sustained rate (default 2,000).</summary>
+    [Range(1, 1_000_000)]
+    public int RequestBurst { get; set; } = 2000;
+
+    /// <summary>Frames waiting to be written to one socket before it counts as too slow and is closed (default 1,024).</summary>
+    [Range(1, 1_000_000)]
+    public int OutboxCapacity { get; set; } = 1024;
+}

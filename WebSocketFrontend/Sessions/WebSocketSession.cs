@@ -1,0 +1,340 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using System.Security.Cryptography;
+using System.Threading.Channels;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Connections;
+using WebSocketFrontend.Protocol;
+
+namespace WebSocketFrontend.Sessions;
+
+/// <summary>
+/// One open socket: a receive loop that assembles frames up to the size cap and answers requests in
+/// order, and a send loop that is the socket's only writer, fed by a bounded outbox.
+/// </summary>
+public sealed partial class WebSocketSession : IDisposable
+{
+    private const int FirstChunkBytes = 4096;
+
+    private readonly WebSocket _socket;
+    private readonly SessionServices _services;
+    private readonly ProtocolOptions _options;
+    private readonly Channel<Outgoing> _outbox;
+    private readonly CancellationTokenSource _abort = new();
+    private readonly TokenBucketRateLimiter _limiter;
+    private readonly ITimer _idleTimer;
+    private ITimer? _closeDeadline;
+    private int _closing;
+
+    public WebSocketSession(WebSocket socket, SessionServices services)
+    {
+        _socket = socket;
+        _services = services;
+        _options = services.Options;
+        Id = NewConnectionId();
+        _outbox = Channel.CreateBounded<Outgoing>(new BoundedChannelOptions(_options.OutboxCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _limiter = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = _options.RequestBurst,
+            TokensPerPeriod = _options.RequestsPerSecond,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        });
+        _idleTimer = services.Time.CreateTimer(
+            static s => ((WebSocketSession)s!).RequestClose(WebSocketCloseStatus.EndpointUnavailable, "idle timeout"),
+            this, _options.KeepAliveTimeout, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>The WebSocket id: 128 random bits, base64url.</summary>
+    public string Id { get; }
+
+    /// <summary>The client logged in on this socket, if any.</summary>
+    public int? ClientId { get; set; }
+
+    /// <summary>Serves the socket until it closes; never throws for anything the peer does.</summary>
+    public async Task RunAsync(CancellationToken requestAborted)
+    {
+        using var aborted = requestAborted.Register(static s => ((WebSocketSession)s!).Abort(), this);
+        var sending = SendLoopAsync();
+        try
+        {
+            await ReceiveLoopAsync();
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ConnectionAbortedException)
+        {
+            // The peer vanished or the socket was aborted: nothing left to answer.
+            LogReceiveEnded(_services.Logger, Id, ex.Message);
+        }
+        finally
+        {
+            RequestClose(WebSocketCloseStatus.NormalClosure, "closing");
+            await _services.Handler.OnSessionEndedAsync(this);
+            await sending;
+            await DrainUntilClosedAsync();
+        }
+    }
+
+    /// <summary>Starts a close handshake; the socket is aborted if it does not finish within the close timeout.</summary>
+    public void RequestClose(WebSocketCloseStatus status, string reason)
+    {
+        if (Interlocked.Exchange(ref _closing, 1) != 0)
+        {
+            return;
+        }
+
+        _closeDeadline = _services.Time.CreateTimer(static s => ((WebSocketSession)s!).Abort(), this, _options.CloseTimeout, Timeout.InfiniteTimeSpan);
+        if (!_outbox.Writer.TryWrite(Outgoing.Close(status, reason)))
+        {
+            // The outbox is full: the peer is not reading, so it gets no handshake.
+            Abort();
+        }
+
+        _outbox.Writer.TryComplete();
+    }
+
+    /// <summary>Queues a frame without waiting; a peer too slow to take it is closed.</summary>
+    public bool TryPush(byte[] frame, TaskCompletionSource<bool>? written = null)
+    {
+        if (_outbox.Writer.TryWrite(new Outgoing(frame, written)))
+        {
+            return true;
+        }
+
+        if (Volatile.Read(ref _closing) == 0)
+        {
+            LogSlowPeer(_services.Logger, Id);
+            RequestClose(WebSocketCloseStatus.PolicyViolation, "too slow");
+        }
+
+        return false;
+    }
+
+    public void Abort()
+    {
+        _abort.Cancel();
+        _socket.Abort();
+    }
+
+    public void Dispose()
+    {
+        _idleTimer.Dispose();
+        _closeDeadline?.Dispose();
+        _limiter.Dispose();
+        _abort.Dispose();
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
+        while (true)
+        {
+            // Waiting on an empty buffer holds no memory while the socket is idle.
+            var first = await _socket.ReceiveAsync(Memory<byte>.Empty, _abort.Token);
+            if (first.MessageType == WebSocketMessageType.Close)
+            {
+                return;
+            }
+
+            var (message, length, type) = await ReceiveMessageAsync();
+            if (message is null)
+            {
+                return;
+            }
+
+            try
+            {
+                _idleTimer.Change(_options.KeepAliveTimeout, Timeout.InfiniteTimeSpan);
+                var reply = await AnswerAsync(message.AsMemory(0, length), type);
+                if (!await EnqueueAsync(reply))
+                {
+                    return;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(message);
+            }
+        }
+    }
+
+    /// <summary>Reads one whole message; null when the peer closed or the message was over the cap (then the socket is closing).</summary>
+    private async Task<(byte[]? Message, int Length, WebSocketMessageType Type)> ReceiveMessageAsync()
+    {
+        var max = _options.MaxMessageBytes;
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(FirstChunkBytes, max + 1));
+        var count = 0;
+        try
+        {
+            while (true)
+            {
+                if (count == buffer.Length)
+                {
+                    if (count > max)
+                    {
+                        await RefuseOversizedAsync();
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        return (null, 0, default);
+                    }
+
+                    var grown = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, max + 1));
+                    buffer.AsSpan(0, count).CopyTo(grown);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = grown;
+                }
+
+                var result = await _socket.ReceiveAsync(buffer.AsMemory(count), _abort.Token);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    return (null, 0, default);
+                }
+
+                count += result.Count;
+                if (count > max)
+                {
+                    await RefuseOversizedAsync();
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    return (null, 0, default);
+                }
+
+                if (result.EndOfMessage)
+                {
+                    return (buffer, count, result.MessageType);
+                }
+            }
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+
+    private async Task RefuseOversizedAsync()
+    {
+        var error = _services.Replies.Error(ErrorCodes.TooLarge, $"The message is larger than {_options.MaxMessageBytes} bytes.", null, null);
+        await EnqueueAsync(error);
+        RequestClose(WebSocketCloseStatus.MessageTooBig, "message too big");
+    }
+
+    private async Task<byte[]> AnswerAsync(ReadOnlyMemory<byte> frame, WebSocketMessageType type)
+    {
+        if (type != WebSocketMessageType.Text)
+        {
+            return _services.Replies.Error(ErrorCodes.BadRequest, "Binary frames are not accepted; send the envelope as text.", null, null);
+        }
+
+        if (!_limiter.AttemptAcquire().IsAcquired)
+        {
+            return _services.Replies.Error(ErrorCodes.RateLimited, "Too many requests on this connection; slow down.", null, null);
+        }
+
+        if (!RequestParser.TryParse(frame, out var request, out var error))
+        {
+            return _services.Replies.Error(error!.Code, error.Message, error.Action, error.RequestIdJson);
+        }
+
+        using (request)
+        {
+            return await _services.Handler.HandleAsync(this, request!, _abort.Token);
+        }
+    }
+
+    /// <summary>Queues a reply behind the earlier ones; false once the socket is closing.</summary>
+    private async ValueTask<bool> EnqueueAsync(byte[] frame)
+    {
+        try
+        {
+            await _outbox.Writer.WriteAsync(new Outgoing(frame, null), _abort.Token);
+            return true;
+        }
+        catch (ChannelClosedException)
+        {
+            return false;
+        }
+    }
+
+    private async Task SendLoopAsync()
+    {
+        try
+        {
+            await foreach (var item in _outbox.Reader.ReadAllAsync(_abort.Token))
+            {
+                if (item.Frame is null)
+                {
+                    if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+                    {
+                        await _socket.CloseOutputAsync(item.CloseStatus, item.CloseReason, _abort.Token);
+                    }
+
+                    break;
+                }
+
+                await _socket.SendAsync(item.Frame, WebSocketMessageType.Text, endOfMessage: true, _abort.Token);
+                item.Written?.TrySetResult(true);
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            LogSendEnded(_services.Logger, Id, ex.Message);
+            Abort();
+        }
+        finally
+        {
+            while (_outbox.Reader.TryRead(out var left))
+            {
+                left.Written?.TrySetResult(false);
+            }
+        }
+    }
+
+    /// <summary>After our close frame, waits (bounded by the close deadline) for the peer's.</summary>
+    private async Task DrainUntilClosedAsync()
+    {
+        if (_socket.State != WebSocketState.CloseSent)
+        {
+            return;
+        }
+
+        var discard = ArrayPool<byte>.Shared.Rent(FirstChunkBytes);
+        try
+        {
+            while (_socket.State == WebSocketState.CloseSent)
+            {
+                var result = await _socket.ReceiveAsync(discard.AsMemory(), _abort.Token);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ConnectionAbortedException)
+        {
+            // The deadline aborted the socket or the peer dropped it: either way it is closed.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(discard);
+        }
+    }
+
+    private static string NewConnectionId() => System.Buffers.Text.Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(16));
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Socket {ConnectionId} stopped receiving: {Reason}")]
+    private static partial void LogReceiveEnded(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Socket {ConnectionId} stopped sending: {Reason}")]
+    private static partial void LogSendEnded(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Socket {ConnectionId} does not read its frames fast enough and is closed")]
+    private static partial void LogSlowPeer(ILogger logger, string connectionId);
+
+    private readonly record struct Outgoing(byte[]? Frame, TaskCompletionSource<bool>? Written, WebSocketCloseStatus CloseStatus = default, string? CloseReason = null)
+    {
+        public static Outgoing Close(WebSocketCloseStatus status, string reason) => new(null, null, status, reason);
+    }
+}
