@@ -83,11 +83,15 @@ public sealed partial class RequestHandler(
         var client = await AuthenticateAsync(request.Parameters);
         await OnlineDirectory.For(grains, session.Id).Add(new OnlineEntry(session.Id, client.Id, frontend.Id));
         session.ClientId = client.Id;
-        return replies.Write("logged", request.RequestIdJson, client.Id, static (w, id) =>
+        return replies.Write("logged", request.RequestIdJson, client, static (w, c) =>
         {
             w.WriteStartArray("queue"u8);
             w.WriteEndArray();
-            w.WriteNumber("id"u8, id);
+            w.WriteNumber("id"u8, c.Id);
+
+            // Extension: the stored information, so a client that lost its own copy gets it back.
+            w.WritePropertyName("information"u8);
+            w.WriteRawValue(c.Information.Json, skipInputValidation: true);
         });
     }
 

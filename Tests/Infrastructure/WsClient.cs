@@ -1,0 +1,139 @@
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Tests.Infrastructure;
+
+/// <summary>A protocol client over a real <see cref="ClientWebSocket"/>, every wait bounded.</summary>
+public sealed class WsClient : IAsyncDisposable
+{
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+
+    private readonly ClientWebSocket _socket;
+    private int _nextRequestId;
+
+    private WsClient(ClientWebSocket socket) => _socket = socket;
+
+    public ClientWebSocket Socket => _socket;
+
+    public static async Task<WsClient> ConnectAsync(Uri uri)
+    {
+        var socket = new ClientWebSocket();
+        using var bound = Bound();
+        await socket.ConnectAsync(uri, bound.Token);
+        return new WsClient(socket);
+    }
+
+    /// <summary>A request envelope as the protocol writes it.</summary>
+    public static string Envelope(string action, object? parameters = null, object? requestId = null)
+    {
+        var body = new JsonObject { ["action"] = action };
+        if (requestId is not null)
+        {
+            body["requestId"] = JsonValue.Create(requestId);
+        }
+
+        body["parameters"] = parameters is null ? new JsonObject() : JsonSerializer.SerializeToNode(parameters);
+        return new JsonObject { ["event"] = "client.to.instance", ["body"] = body }.ToJsonString();
+    }
+
+    public Task SendTextAsync(string text) => SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text);
+
+    public async Task SendAsync(byte[] bytes, WebSocketMessageType type, bool endOfMessage = true)
+    {
+        using var bound = Bound();
+        await _socket.SendAsync(bytes, type, endOfMessage, bound.Token);
+    }
+
+    /// <summary>Sends a request and returns the reply's body.</summary>
+    public async Task<JsonElement> RequestAsync(string action, object? parameters = null)
+    {
+        var id = Interlocked.Increment(ref _nextRequestId);
+        await SendTextAsync(Envelope(action, parameters, id));
+        var reply = await ReceiveAsync();
+        Assert.Equal(id, reply.GetProperty("requestId").GetInt32());
+        return reply;
+    }
+
+    /// <summary>The next server message's body, after checking its event.</summary>
+    public async Task<JsonElement> ReceiveAsync()
+    {
+        var text = await ReceiveTextAsync() ?? throw new InvalidOperationException($"The server closed the socket: {_socket.CloseStatus} {_socket.CloseStatusDescription}");
+        using var document = JsonDocument.Parse(text);
+        Assert.Equal("instace.to.client", document.RootElement.GetProperty("event").GetString());
+        return document.RootElement.GetProperty("body").Clone();
+    }
+
+    /// <summary>The next text message, or null when the server closed the socket.</summary>
+    public async Task<string?> ReceiveTextAsync()
+    {
+        using var bound = Bound();
+        var buffer = new byte[16 * 1024];
+        using var message = new MemoryStream();
+        while (true)
+        {
+            var result = await _socket.ReceiveAsync(buffer, bound.Token);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                return null;
+            }
+
+            message.Write(buffer, 0, result.Count);
+            if (result.EndOfMessage)
+            {
+                return Encoding.UTF8.GetString(message.ToArray());
+            }
+        }
+    }
+
+    /// <summary>Registers a client and returns its token and id.</summary>
+    public async Task<(string Token, int Id)> RegisterAsync(object information)
+    {
+        var reply = await RequestAsync("register", new { information });
+        Assert.Equal("registered", reply.GetProperty("action").GetString());
+        var parameters = reply.GetProperty("parameters");
+        return (parameters.GetProperty("token").GetString()!, parameters.GetProperty("id").GetInt32());
+    }
+
+    public async Task CloseAsync()
+    {
+        if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+        {
+            using var bound = Bound();
+            await _socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", bound.Token);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await CloseAsync();
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+        {
+            // The server side already went away; nothing to close.
+        }
+
+        _socket.Dispose();
+    }
+
+    private static CancellationTokenSource Bound()
+    {
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cts.CancelAfter(Timeout);
+        return cts;
+    }
+}
+
+/// <summary>Reading reply bodies in assertions.</summary>
+public static class Reply
+{
+    public static string Action(this JsonElement body) => body.GetProperty("action").GetString()!;
+
+    public static JsonElement Parameters(this JsonElement body) => body.GetProperty("parameters");
+
+    public static string? ErrorCode(this JsonElement body) =>
+        body.Action() == "error" ? body.Parameters().GetProperty("code").GetString() : null;
+}
