@@ -1,0 +1,186 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+
+namespace Benchmarks;
+
+/// <summary>
+/// Runs one scenario: prepares every worker, then each worker repeats the operation (one outstanding
+/// at a time) through the warm-up and the measured window, stopping at the deadline or at the count cap.
+/// </summary>
+public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options)
+{
+    /// <summary>The bound on every single wait: connect, request, reply, close.</summary>
+    public static readonly TimeSpan OperationTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>The pause of a worker after a failed operation.</summary>
+    private static readonly TimeSpan _backoff = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The most one operation can wait: open, request and close each take up to <see cref="OperationTimeout"/>.</summary>
+    private static readonly TimeSpan _operationBound = OperationTimeout * 3 + _backoff;
+
+    private readonly ConcurrentDictionary<string, long> _errors = new(StringComparer.Ordinal);
+    private long _warmupEnd;
+    private long _deadline;
+    private long _warmupIssued;
+    private long _measuredIssued;
+    private long _lastCompletion;
+
+    public async Task<ScenarioResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var workers = Enumerable.Range(0, options.Clients).Select(i => new Worker(i, options.Url, OperationTimeout)).ToArray();
+        try
+        {
+            Console.Error.WriteLine($"{scenario.Name}: preparing {workers.Length} clients on {options.Url}");
+            var prepared = await Task.WhenAll(workers.Select(w => PrepareAsync(w, cancellationToken)))
+                .WaitAsync(_operationBound * 2, cancellationToken);
+
+            Console.Error.WriteLine($"{scenario.Name}: {options.Warmup.TotalSeconds} s warm-up, then {options.Duration.TotalSeconds} s measured");
+            var start = Stopwatch.GetTimestamp();
+            _warmupEnd = start + Ticks(options.Warmup);
+            _deadline = _warmupEnd + Ticks(options.Duration);
+            _lastCompletion = _warmupEnd;
+            var latencies = await Task.WhenAll(workers.Where((_, i) => prepared[i]).Select(w => LoopAsync(w, cancellationToken)))
+                .WaitAsync(options.Warmup + options.Duration + _operationBound * 2, cancellationToken);
+
+            foreach (var (code, count) in scenario.Verify())
+            {
+                _errors.AddOrUpdate(code, count, (_, n) => n + count);
+            }
+
+            var window = Stopwatch.GetElapsedTime(_warmupEnd, Interlocked.Read(ref _lastCompletion));
+            return ScenarioResult.From(scenario.Name, options.Clients, window, [.. latencies.SelectMany(l => l)], _errors);
+        }
+        finally
+        {
+            await Task.WhenAll(workers.Select(w => w.DisposeAsync().AsTask()));
+        }
+    }
+
+    /// <summary>False when the worker could not be set up; it then sits the run out.</summary>
+    private async Task<bool> PrepareAsync(Worker worker, CancellationToken cancellationToken)
+    {
+        var failure = await AttemptAsync(worker, scenario.PrepareAsync, cancellationToken);
+        if (failure is not null)
+        {
+            CountError($"prepare:{failure}");
+        }
+
+        return failure is null;
+    }
+
+    /// <summary>Repeats the operation until the deadline or the count cap; returns the measured latencies in timestamp ticks.</summary>
+    private async Task<List<long>> LoopAsync(Worker worker, CancellationToken cancellationToken)
+    {
+        var latencies = new List<long>();
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var started = Stopwatch.GetTimestamp();
+            if (started >= _deadline)
+            {
+                break;
+            }
+
+            var measured = started >= _warmupEnd;
+            if (!measured && Interlocked.Increment(ref _warmupIssued) > options.Count)
+            {
+                // The warm-up has used up its share of --count: wait for the measured window.
+                await Task.Delay(Stopwatch.GetElapsedTime(started, _warmupEnd), cancellationToken);
+                continue;
+            }
+
+            if (measured && Interlocked.Increment(ref _measuredIssued) > options.Count)
+            {
+                break;
+            }
+
+            var failure = await AttemptAsync(worker, scenario.RunOnceAsync, cancellationToken);
+            var ended = Stopwatch.GetTimestamp();
+            if (measured)
+            {
+                RaiseLastCompletion(ended);
+            }
+
+            if (failure is null)
+            {
+                if (measured)
+                {
+                    latencies.Add(ended - started);
+                }
+            }
+            else
+            {
+                // Whatever failed, a server in trouble is not hammered in a tight loop.
+                CountError(failure);
+                await Task.Delay(_backoff, cancellationToken);
+            }
+        }
+
+        return latencies;
+    }
+
+    /// <summary>Runs one step; returns null on success or the code of the failure.</summary>
+    private static async Task<string?> AttemptAsync(Worker worker, Func<Worker, CancellationToken, Task> step, CancellationToken cancellationToken)
+    {
+        string failure;
+        try
+        {
+            await step(worker, cancellationToken);
+            return null;
+        }
+        catch (RequestFailedException ex) when (!ex.ConnectionBroken)
+        {
+            // The server answered with an error: the socket is still in step and is kept.
+            return ex.Code;
+        }
+        catch (RequestFailedException ex)
+        {
+            failure = ex.Code;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            failure = "timeout";
+        }
+        catch (WebSocketException ex)
+        {
+            failure = Describe(ex);
+        }
+
+        await worker.DropConnectionAsync();
+        return failure;
+    }
+
+    /// <summary>The socket error underneath when there is one (connection refused, reset), which says more than "Faulted".</summary>
+    private static string Describe(WebSocketException exception)
+    {
+        for (Exception? inner = exception; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is SocketException socket)
+            {
+                return $"socket:{socket.SocketErrorCode}";
+            }
+        }
+
+        return $"websocket:{exception.WebSocketErrorCode}";
+    }
+
+    private void CountError(string code) => _errors.AddOrUpdate(code, 1, static (_, n) => n + 1);
+
+    private void RaiseLastCompletion(long timestamp)
+    {
+        var last = Interlocked.Read(ref _lastCompletion);
+        while (timestamp > last)
+        {
+            var seen = Interlocked.CompareExchange(ref _lastCompletion, timestamp, last);
+            if (seen == last)
+            {
+                return;
+            }
+
+            last = seen;
+        }
+    }
+
+    private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
+}
