@@ -21,4 +21,8 @@ public interface IClientGrain : IGrainWithStringKey
     /// <summary>Replaces the information; <see langword="null"/> when the key is not registered.</summary>
     [Alias("Update")]
     Task<ClientSnapshot?> Update(ClientInformation information);
+
+    /// <summary>Deletes the client, its queue and its sessions; the token stops working at once. Null when not registered.</summary>
+    [Alias("Delete")]
+    Task<int?> Delete();
 }

@@ -16,17 +16,26 @@ public sealed record OnlineEntry(
 /// <summary>
 /// The online clients list, WebSocket id to client id, split into <see cref="OnlineDirectory.ShardCount"/>
 /// shards keyed by <see cref="OnlineDirectory.ShardOf"/> so that no single activation carries every login.
+/// Each frontend holds a lease on every shard; the entries of a frontend whose lease runs out go.
 /// </summary>
 [Alias("Grains.Interfaces.IOnlineDirectoryGrain")]
 public interface IOnlineDirectoryGrain : IGrainWithIntegerKey
 {
-    /// <summary>Adds or replaces the entry of a socket.</summary>
+    /// <summary>Adds or replaces the entry of a socket and renews its frontend's lease.</summary>
     [Alias("Add")]
-    Task Add(OnlineEntry entry);
+    Task Add(OnlineEntry entry, TimeSpan leaseFor);
 
     /// <summary>Removes the entry of a socket, if any.</summary>
     [Alias("Remove")]
     Task Remove(string connectionId);
+
+    /// <summary>Renews a frontend's lease; false when the shard does not know the frontend (it lost its memory), so the frontend restores its entries.</summary>
+    [Alias("Renew")]
+    Task<bool> Renew(string frontendId, TimeSpan leaseFor);
+
+    /// <summary>Replaces every entry of a frontend in this shard and renews its lease.</summary>
+    [Alias("Restore")]
+    Task Restore(string frontendId, ImmutableArray<OnlineEntry> entries, TimeSpan leaseFor);
 
     /// <summary>Every entry of this shard.</summary>
     [Alias("List"), ReadOnly]
@@ -55,4 +64,12 @@ public static class OnlineDirectory
     /// <summary>The directory grain that holds a socket's entry.</summary>
     public static IOnlineDirectoryGrain For(IGrainFactory grains, string connectionId) =>
         grains.GetGrain<IOnlineDirectoryGrain>(ShardOf(connectionId));
+
+    /// <summary>The distinct online client ids of every shard, ascending.</summary>
+    public static async Task<int[]> OnlineClientIdsAsync(IGrainFactory grains)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        var shards = await Task.WhenAll(Enumerable.Range(0, ShardCount).Select(s => grains.GetGrain<IOnlineDirectoryGrain>(s).List()));
+        return [.. shards.SelectMany(s => s).Select(e => e.ClientId).Distinct().Order()];
+    }
 }

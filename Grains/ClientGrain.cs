@@ -69,6 +69,21 @@ public sealed class ClientGrain(
         return Snapshot();
     }
 
+    public async Task<int?> Delete()
+    {
+        if (!Registered)
+        {
+            NotRegistered();
+            return null;
+        }
+
+        var id = state.State.Id;
+        await GrainFactory.GetGrain<IClientIdGrain>(id).Delete(this.GetPrimaryKeyString());
+        await state.ClearStateAsync();
+        DeactivateOnIdle();
+        return id;
+    }
+
     /// <summary>Wrong tokens activate grains too; they go once the call returns instead of holding memory.</summary>
     private ClientSnapshot? NotRegistered()
     {

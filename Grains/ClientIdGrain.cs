@@ -1,12 +1,40 @@
+using System.Collections.Immutable;
 using Grains.Interfaces;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Runtime;
+using Orleans.Storage;
 
 namespace Grains;
 
-/// <summary>Index from client id to token digest.</summary>
-public sealed class ClientIdGrain(
-    [PersistentState("clientId", Names.Storage)] IPersistentState<ClientIdState> state) : Grain, IClientIdGrain
+/// <summary>
+/// A client's mailbox, keyed by id: the index to its digest, its durable queue and its live session.
+/// A response for a live session that does not ask for acknowledgements is pushed first and
+/// stored only when the push fails; otherwise it is stored first, so a reply to the sender always
+/// means "on the socket" or "durably queued".
+/// </summary>
+public sealed partial class ClientIdGrain(
+    [PersistentState("clientId", Names.Storage)] IPersistentState<ClientIdState> state,
+    IOptions<ClientStoreOptions> options,
+    TimeProvider time,
+    ILogger<ClientIdGrain> logger) : Grain, IClientIdGrain
 {
+    private readonly ClientStoreOptions _options = options.Value;
+    private ResponseQueue _queue = null!;
+    private LiveSession? _session;
+    private long _nextSeq;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var storage = ServiceProvider.GetRequiredKeyedService<IGrainStorage>(Names.Storage);
+        _queue = new ResponseQueue(storage, this.GetGrainId(), _options.QueueSegmentSize);
+        await _queue.LoadAsync(state.State);
+
+        // Numbers up to SeqReserved may have gone out before this activation: start above them.
+        _nextSeq = state.State.SeqReserved + 1;
+    }
+
     public async Task Assign(string digest)
     {
         ArgumentException.ThrowIfNullOrEmpty(digest);
@@ -20,7 +48,7 @@ public sealed class ClientIdGrain(
             throw new InvalidOperationException($"Id {this.GetPrimaryKeyLong()} is already assigned.");
         }
 
-        await WriteAsync(digest);
+        await WriteHeaderAsync(h => h.Digest = digest);
     }
 
     public Task<string?> GetDigest() => Task.FromResult(state.State.Digest);
@@ -30,22 +58,287 @@ public sealed class ClientIdGrain(
         ArgumentException.ThrowIfNullOrEmpty(digest);
         if (state.State.Digest == digest)
         {
-            await WriteAsync(null);
+            await WriteHeaderAsync(h => h.Digest = null);
         }
     }
 
-    private async Task WriteAsync(string? digest)
+    public async Task<SendResult> Send(int? from, string payload)
     {
-        var previous = state.State.Digest;
-        state.State.Digest = digest;
+        ArgumentNullException.ThrowIfNull(payload);
+        if (state.State.Digest is null)
+        {
+            return new SendResult(SendStatus.NotFound, 0);
+        }
+
+        var bytes = ResponseQueue.PayloadBytes(payload);
+        var live = Live();
+        if (live is null || live.AckMode)
+        {
+            // Stored first: offline, or a session that keeps everything until it acknowledges.
+            if (!_queue.HasRoom(bytes, _options.MaxQueuedResponses, _options.MaxQueuedBytes))
+            {
+                return new SendResult(SendStatus.QueueFull, 0);
+            }
+
+            var stored = await StoreAsync(from, payload);
+            var pushed = live is not null && await FlushAsync(live);
+            return new SendResult(pushed ? SendStatus.Online : SendStatus.Queued, stored.Seq);
+        }
+
+        // Default delivery to a live session: older undelivered responses and this one, in order.
+        var item = new StoredResponse { Seq = await NextSeqAsync(), From = from, At = time.GetUtcNow(), Payload = payload };
+        var batch = Undelivered(live).Append(item).Select(ResponseQueue.ToWire).ToImmutableArray();
+        if (await PushAsync(live, batch))
+        {
+            live.DeliveredUpTo = item.Seq;
+            await RemoveUpToAsync(item.Seq - 1);
+            return new SendResult(SendStatus.Online, item.Seq);
+        }
+
+        if (!_queue.HasRoom(bytes, _options.MaxQueuedResponses, _options.MaxQueuedBytes))
+        {
+            return new SendResult(SendStatus.QueueFull, 0);
+        }
+
+        await AppendAsync(item);
+        return new SendResult(SendStatus.Queued, item.Seq);
+    }
+
+    public async Task<ImmutableArray<PendingResponse>> Attach(SessionRegistration session, TimeSpan validFor)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        if (state.State.Digest is null)
+        {
+            throw new InvalidOperationException($"Id {this.GetPrimaryKeyLong()} is not registered.");
+        }
+
+        if (_session is { } previous && previous.Registration.SessionId != session.SessionId)
+        {
+            await TellLoggedOutAsync(previous, "takeover");
+        }
+
+        var queued = _queue.Items.Select(ResponseQueue.ToWire).ToImmutableArray();
+        _session = new LiveSession(session, time.GetUtcNow() + validFor)
+        {
+            DeliveredUpTo = queued.IsEmpty ? state.State.Head - 1 : queued[^1].Seq,
+        };
+        return queued;
+    }
+
+    public async Task<bool> Renew(SessionRegistration session, TimeSpan validFor)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        if (state.State.Digest is null)
+        {
+            return false;
+        }
+
+        if (_session is null)
+        {
+            // This activation is new (or gave the session up after a failed push): take it back and
+            // push whatever waited in the meantime.
+            _session = new LiveSession(session, default) { DeliveredUpTo = state.State.Head - 1 };
+        }
+        else if (_session.Registration.SessionId != session.SessionId)
+        {
+            return false;
+        }
+
+        _session.ValidUntil = time.GetUtcNow() + validFor;
+        await FlushAsync(_session);
+        return true;
+    }
+
+    public async Task<bool> Acknowledge(string sessionId, long upTo)
+    {
+        if (_session is not { } live || live.Registration.SessionId != sessionId)
+        {
+            return false;
+        }
+
+        await RemoveUpToAsync(Math.Min(upTo, live.DeliveredUpTo));
+        return true;
+    }
+
+    public Task Detach(string sessionId)
+    {
+        if (_session?.Registration.SessionId == sessionId)
+        {
+            _session = null;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<MailboxStatus> Status() =>
+        Task.FromResult(new MailboxStatus(state.State.Digest is not null, Live() is not null, _queue.Count, _queue.Bytes));
+
+    public async Task Delete(string digest)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(digest);
+        if (state.State.Digest != digest)
+        {
+            return;
+        }
+
+        if (_session is { } live)
+        {
+            await TellLoggedOutAsync(live, "deleted");
+            _session = null;
+        }
+
+        // The header goes first: from then on the id is unknown, whatever happens to the segments.
+        await state.ClearStateAsync();
+        await _queue.DeleteAllAsync(ex => LogSegmentDeleteFailed(logger, ex, this.GetPrimaryKeyLong()));
+        DeactivateOnIdle();
+    }
+
+    private LiveSession? Live() => _session is { } s && s.ValidUntil > time.GetUtcNow() ? s : null;
+
+    private IEnumerable<StoredResponse> Undelivered(LiveSession session) =>
+        _queue.Items.Where(i => i.Seq > session.DeliveredUpTo);
+
+    /// <summary>Pushes what the live session has not had yet; true when nothing is left undelivered.</summary>
+    private async Task<bool> FlushAsync(LiveSession session)
+    {
+        var batch = Undelivered(session).Select(ResponseQueue.ToWire).ToImmutableArray();
+        if (batch.IsEmpty)
+        {
+            return true;
+        }
+
+        if (!await PushAsync(session, batch))
+        {
+            return false;
+        }
+
+        session.DeliveredUpTo = batch[^1].Seq;
+        if (!session.AckMode)
+        {
+            await RemoveUpToAsync(session.DeliveredUpTo);
+        }
+
+        return true;
+    }
+
+    /// <summary>Hands responses to the session's frontend; a session that cannot take them is given up until it renews.</summary>
+    private async Task<bool> PushAsync(LiveSession session, ImmutableArray<PendingResponse> batch)
+    {
+        try
+        {
+            if (await session.Registration.Observer.Deliver(session.Registration.SessionId, batch).WaitAsync(_options.PushTimeout))
+            {
+                return true;
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogPushFailed(logger, ex, this.GetPrimaryKeyLong(), session.Registration.SessionId);
+        }
+
+        if (_session == session)
+        {
+            _session = null;
+        }
+
+        return false;
+    }
+
+    private async Task<StoredResponse> StoreAsync(int? from, string payload)
+    {
+        var item = new StoredResponse { Seq = await NextSeqAsync(), From = from, At = time.GetUtcNow(), Payload = payload };
+        await AppendAsync(item);
+        return item;
+    }
+
+    private async Task AppendAsync(StoredResponse item)
+    {
+        if (_queue.TailWithRoom() is not { } segment)
+        {
+            segment = state.State.NextSegment;
+            await WriteHeaderAsync(h =>
+            {
+                h.Segments.Add(segment);
+                h.NextSegment = segment + 1;
+            });
+        }
+
+        await _queue.AppendAsync(segment, item);
+    }
+
+    /// <summary>Removes responses up to <paramref name="upTo"/>: the header's head moves, emptied segments go.</summary>
+    private async Task RemoveUpToAsync(long upTo)
+    {
+        // Pushed responses were never stored: with nothing stored up to there, there is nothing to write.
+        if (_queue.Items.FirstOrDefault() is not { } oldest || oldest.Seq > upTo)
+        {
+            return;
+        }
+
+        var emptied = _queue.SegmentsEmptiedBy(upTo);
+        await WriteHeaderAsync(h =>
+        {
+            h.Head = upTo + 1;
+            h.Segments.RemoveAll(emptied.Contains);
+        });
+        await _queue.RemoveAsync(upTo, emptied, ex => LogSegmentDeleteFailed(logger, ex, this.GetPrimaryKeyLong()));
+    }
+
+    private async Task<long> NextSeqAsync()
+    {
+        if (_nextSeq > state.State.SeqReserved)
+        {
+            var reserved = _nextSeq - 1 + _options.SeqBlockSize;
+            await WriteHeaderAsync(h => h.SeqReserved = reserved);
+        }
+
+        return _nextSeq++;
+    }
+
+    /// <summary>Changes and writes the header, or leaves the previous header in memory when storage refuses.</summary>
+    private async Task WriteHeaderAsync(Action<ClientIdState> change)
+    {
+        var previous = state.State.Copy();
+        change(state.State);
         try
         {
             await state.WriteStateAsync();
         }
         catch
         {
-            state.State.Digest = previous;
+            state.State = previous;
             throw;
         }
+    }
+
+    private async Task TellLoggedOutAsync(LiveSession session, string reason)
+    {
+        try
+        {
+            await session.Registration.Observer.LoggedOut(session.Registration.SessionId, reason).WaitAsync(_options.PushTimeout);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A frontend that cannot be told learns it at its next renewal, which this grain refuses.
+            LogPushFailed(logger, ex, this.GetPrimaryKeyLong(), session.Registration.SessionId);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Push to client {ClientId} session {SessionId} failed; responses stay queued")]
+    private static partial void LogPushFailed(ILogger logger, Exception exception, long clientId, string sessionId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "An emptied queue segment of client {ClientId} could not be deleted; it is no longer read")]
+    private static partial void LogSegmentDeleteFailed(ILogger logger, Exception exception, long clientId);
+
+    private sealed class LiveSession(SessionRegistration registration, DateTimeOffset validUntil)
+    {
+        public SessionRegistration Registration { get; } = registration;
+
+        public bool AckMode => Registration.AckMode;
+
+        public DateTimeOffset ValidUntil { get; set; } = validUntil;
+
+        /// <summary>The highest sequence number this session has been given.</summary>
+        public long DeliveredUpTo { get; set; }
     }
 }

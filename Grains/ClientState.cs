@@ -1,8 +1,8 @@
 namespace Grains;
 
-/// <summary>
-/// The stored record of a client. Property names are the stored JSON's names: treat them as a schema.
-/// </summary>
+// Stored state. Property names are the stored JSON's names: treat them as a schema.
+
+/// <summary>The stored record of a client, keyed by its token digest.</summary>
 public sealed class ClientState
 {
     /// <summary>The client's id; 0 while the key is not registered.</summary>
@@ -24,11 +24,51 @@ public sealed class ClientState
     public DateTimeOffset UpdatedAt { get; set; }
 }
 
-/// <summary>The stored pointer from a client id to its token digest.</summary>
+/// <summary>The stored header of a client's mailbox, keyed by client id.</summary>
 public sealed class ClientIdState
 {
     /// <summary>The digest keying the client's grain; null while the id is unused.</summary>
     public string? Digest { get; set; }
+
+    /// <summary>The lowest sequence number that may still be queued; everything below was removed.</summary>
+    public long Head { get; set; } = 1;
+
+    /// <summary>Sequence numbers up to this one may have been handed out; a new activation starts above it.</summary>
+    public long SeqReserved { get; set; }
+
+    /// <summary>The queue's segments, oldest first; each is stored as its own row.</summary>
+    public List<int> Segments { get; set; } = [];
+
+    /// <summary>The number the next new segment gets.</summary>
+    public int NextSegment { get; set; }
+
+    public ClientIdState Copy() => new()
+    {
+        Digest = Digest,
+        Head = Head,
+        SeqReserved = SeqReserved,
+        Segments = [.. Segments],
+        NextSegment = NextSegment,
+    };
+}
+
+/// <summary>One stored segment of a queue: up to <see cref="ClientStoreOptions.QueueSegmentSize"/> responses in order.</summary>
+public sealed class QueueSegment
+{
+    public List<StoredResponse> Items { get; set; } = [];
+}
+
+/// <summary>A queued response as stored.</summary>
+public sealed class StoredResponse
+{
+    public long Seq { get; set; }
+
+    public int? From { get; set; }
+
+    public DateTimeOffset At { get; set; }
+
+    /// <summary>The payload as raw JSON text.</summary>
+    public string Payload { get; set; } = "null";
 }
 
 /// <summary>The stored upper bound of the ids handed out so far.</summary>

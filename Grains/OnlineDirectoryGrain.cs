@@ -5,17 +5,28 @@ namespace Grains;
 
 /// <summary>
 /// One shard of the online clients list. Held in memory only: a session lives no longer than its
-/// socket, so nothing here is worth a storage write; kept alive so that idle collection cannot drop it.
+/// socket, so nothing here is worth a storage write. Frontends hold leases; the entries of one
+/// whose lease ran out (it died without closing its sockets) are dropped by a timer.
 /// </summary>
 [KeepAlive]
-public sealed class OnlineDirectoryGrain : Grain, IOnlineDirectoryGrain
+public sealed class OnlineDirectoryGrain(TimeProvider time) : Grain, IOnlineDirectoryGrain
 {
-    private readonly Dictionary<string, OnlineEntry> _entries = new(StringComparer.Ordinal);
+    private static readonly TimeSpan SweepPeriod = TimeSpan.FromSeconds(1);
 
-    public Task Add(OnlineEntry entry)
+    private readonly Dictionary<string, OnlineEntry> _entries = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _leases = new(StringComparer.Ordinal);
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        this.RegisterGrainTimer(Sweep, new GrainTimerCreationOptions(SweepPeriod, SweepPeriod) { Interleave = true });
+        return Task.CompletedTask;
+    }
+
+    public Task Add(OnlineEntry entry, TimeSpan leaseFor)
     {
         ArgumentNullException.ThrowIfNull(entry);
         _entries[entry.ConnectionId] = entry;
+        _leases[entry.FrontendId] = time.GetUtcNow() + leaseFor;
         return Task.CompletedTask;
     }
 
@@ -25,5 +36,54 @@ public sealed class OnlineDirectoryGrain : Grain, IOnlineDirectoryGrain
         return Task.CompletedTask;
     }
 
+    public Task<bool> Renew(string frontendId, TimeSpan leaseFor)
+    {
+        if (!_leases.ContainsKey(frontendId))
+        {
+            return Task.FromResult(false);
+        }
+
+        _leases[frontendId] = time.GetUtcNow() + leaseFor;
+        return Task.FromResult(true);
+    }
+
+    public Task Restore(string frontendId, ImmutableArray<OnlineEntry> entries, TimeSpan leaseFor)
+    {
+        RemoveFrontend(frontendId);
+        foreach (var entry in entries)
+        {
+            _entries[entry.ConnectionId] = entry;
+        }
+
+        _leases[frontendId] = time.GetUtcNow() + leaseFor;
+        return Task.CompletedTask;
+    }
+
     public Task<ImmutableArray<OnlineEntry>> List() => Task.FromResult(_entries.Values.ToImmutableArray());
+
+    private Task Sweep(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        foreach (var (frontend, until) in _leases.ToArray())
+        {
+            if (until <= now)
+            {
+                RemoveFrontend(frontend);
+                _leases.Remove(frontend);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private void RemoveFrontend(string frontendId)
+    {
+        foreach (var (connection, entry) in _entries.ToArray())
+        {
+            if (entry.FrontendId == frontendId)
+            {
+                _entries.Remove(connection);
+            }
+        }
+    }
 }

@@ -23,4 +23,11 @@ public sealed class ClusterSettings
     /// <summary>The co-hosted silo's port for Orleans clients (default 30000).</summary>
     [Range(0, 65535)]
     public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>
+    /// With localhost clustering, the silo port of the cluster's first silo on this machine; unset,
+    /// this silo is that first silo. Lets several processes on one machine form one cluster.
+    /// </summary>
+    [Range(1, 65535)]
+    public int? PrimarySiloPort { get; set; }
 }

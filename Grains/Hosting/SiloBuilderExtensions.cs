@@ -1,3 +1,4 @@
+using System.Net;
 using Grains.Storage;
 using Grains.Interfaces;
 using Microsoft.Extensions.Configuration;
@@ -21,7 +22,8 @@ public static class SiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         var cluster = configuration.GetSection(ClusterSettings.Section).Get<ClusterSettings>() ?? new ClusterSettings();
         Validator.ValidateObject(cluster, new ValidationContext(cluster), validateAllProperties: true);
-        silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
+        var primary = cluster.PrimarySiloPort is { } port ? new IPEndPoint(IPAddress.Loopback, port) : null;
+        silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, primary, cluster.ServiceId, cluster.ClusterId);
         return silo.AddClientStore(configuration, contentRoot);
     }
 
@@ -39,6 +41,11 @@ public static class SiloBuilderExtensions
         silo.Services.AddOptions<ClientStoreOptions>()
             .Bind(configuration.GetSection(ClientStoreOptions.Section))
             .Validate(o => o.IdBlockSize is > 0 and <= 1_000_000, "ClientStore:IdBlockSize must be between 1 and 1,000,000.")
+            .Validate(o => o.MaxQueuedResponses > 0, "ClientStore:MaxQueuedResponses must be positive.")
+            .Validate(o => o.MaxQueuedBytes > 0, "ClientStore:MaxQueuedBytes must be positive.")
+            .Validate(o => o.QueueSegmentSize is > 0 and <= 10_000, "ClientStore:QueueSegmentSize must be between 1 and 10,000.")
+            .Validate(o => o.SeqBlockSize is > 0 and <= 1_000_000, "ClientStore:SeqBlockSize must be between 1 and 1,000,000.")
+            .Validate(o => o.PushTimeout > TimeSpan.Zero, "ClientStore:PushTimeout must be positive.")
             .ValidateOnStart();
         silo.Services.AddSingleton(database);
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SchemaInstaller>();
@@ -49,6 +56,9 @@ public static class SiloBuilderExtensions
         {
             o.Invariant = database.Invariant;
             o.ConnectionString = database.ConnectionString;
+
+            // Deleting a client or an emptied queue segment removes its row instead of leaving an empty one.
+            o.DeleteStateOnClear = true;
         });
         return silo;
     }

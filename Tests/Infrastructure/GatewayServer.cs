@@ -13,12 +13,16 @@ public sealed class GatewayServer : IAsyncDisposable
     private readonly WebApplication _app;
     private bool _stopped;
 
-    private GatewayServer(WebApplication app, Uri webSocketUri, Uri httpUri)
+    private GatewayServer(WebApplication app, Uri webSocketUri, Uri httpUri, int siloPort)
     {
         _app = app;
         WebSocketUri = webSocketUri;
         HttpUri = httpUri;
+        SiloPort = siloPort;
     }
+
+    /// <summary>The admin key every test server is given for <c>/api</c>, unless a test overrides it.</summary>
+    public const string AdminKey = "test-admin-key";
 
     public Uri WebSocketUri { get; }
 
@@ -26,19 +30,24 @@ public sealed class GatewayServer : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>The co-hosted silo's port, for a second gateway that joins this one's cluster.</summary>
+    public int SiloPort { get; }
+
     /// <summary>Starts a gateway on <paramref name="databasePath"/>; <paramref name="settings"/> are extra configuration keys.</summary>
     public static async Task<GatewayServer> StartAsync(string databasePath, IReadOnlyDictionary<string, string>? settings = null)
     {
+        var siloPort = FreePort.Next();
         var args = new List<string>
         {
             "--urls=http://127.0.0.1:0",
             "--environment=Development",
             $"--Storage:SqlitePath={databasePath}",
-            $"--Cluster:SiloPort={FreePort.Next()}",
+            $"--Cluster:SiloPort={siloPort}",
             $"--Cluster:GatewayPort={FreePort.Next()}",
             "--Cluster:ServiceId=client-management-tests",
             "--Logging:LogLevel:Default=Warning",
             "--Logging:LogLevel:Orleans=Error",
+            $"--Api:AdminKey={AdminKey}",
         };
         args.AddRange((settings ?? new Dictionary<string, string>()).Select(kv => $"--{kv.Key}={kv.Value}"));
 
@@ -46,7 +55,7 @@ public sealed class GatewayServer : IAsyncDisposable
         await app.StartAsync();
         var http = new Uri(app.Urls.First());
         var ws = new UriBuilder(http) { Scheme = "ws", Path = "/ws" }.Uri;
-        return new GatewayServer(app, ws, http);
+        return new GatewayServer(app, ws, http, siloPort);
     }
 
     public async Task StopAsync()

@@ -11,6 +11,7 @@ public sealed class WsClient : IAsyncDisposable
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
     private readonly ClientWebSocket _socket;
+    private readonly Queue<JsonElement> _unsolicited = new();
     private int _nextRequestId;
 
     private WsClient(ClientWebSocket socket) => _socket = socket;
@@ -46,15 +47,29 @@ public sealed class WsClient : IAsyncDisposable
         await _socket.SendAsync(bytes, type, endOfMessage, bound.Token);
     }
 
-    /// <summary>Sends a request and returns the reply's body.</summary>
+    /// <summary>Sends a request and returns the reply's body; pushes that arrive first are kept for <see cref="NextPushAsync"/>.</summary>
     public async Task<JsonElement> RequestAsync(string action, object? parameters = null)
     {
         var id = Interlocked.Increment(ref _nextRequestId);
         await SendTextAsync(Envelope(action, parameters, id));
-        var reply = await ReceiveAsync();
-        Assert.Equal(id, reply.GetProperty("requestId").GetInt32());
-        return reply;
+        for (var i = 0; i < 10_000; i++)
+        {
+            var message = await ReceiveAsync();
+            if (message.TryGetProperty("requestId", out var replyId))
+            {
+                Assert.Equal(id, replyId.GetInt32());
+                return message;
+            }
+
+            _unsolicited.Enqueue(message);
+        }
+
+        throw new InvalidOperationException($"No reply to request {id}.");
     }
+
+    /// <summary>The next message that answers no request (a <c>response</c> push, a <c>loggedOut</c>).</summary>
+    public async Task<JsonElement> NextPushAsync() =>
+        _unsolicited.TryDequeue(out var kept) ? kept : await ReceiveAsync();
 
     /// <summary>The next server message's body, after checking its event.</summary>
     public async Task<JsonElement> ReceiveAsync()

@@ -21,7 +21,10 @@ public static class GatewayHostingExtensions
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<FrontendIdentity>();
         builder.Services.AddSingleton<ReplyWriter>();
+        builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection(ApiOptions.Section));
         builder.Services.AddSingleton<RequestHandler>();
+        builder.Services.AddSingleton<FrontendObserver>();
+        builder.Services.AddHostedService<SessionRenewalService>();
         builder.Services.AddSingleton<SessionServices>();
         builder.Services.AddSingleton<SessionRegistry>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SessionRegistry>());
@@ -46,6 +49,7 @@ public static class GatewayHostingExtensions
             await registry.ServeAsync(session, context.RequestAborted);
             return Results.Empty;
         });
+        app.MapClientApi();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
         return app;

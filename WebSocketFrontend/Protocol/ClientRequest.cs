@@ -51,8 +51,10 @@ public static class RequestParser
         {
             document = JsonDocument.Parse(frame, Options);
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // The duplicate-name check unescapes every property name and throws InvalidOperationException,
+            // not JsonException, for an escaped lone surrogate ("\uD800"), which no name can hold.
             error = new RequestError(ErrorCodes.BadRequest, $"The frame is not a JSON document: {ex.Message}", null, null);
             return false;
         }
@@ -87,17 +89,25 @@ public static class RequestParser
             return Bad(null, null, "The envelope must be a JSON object with 'event' and 'body'.");
         }
 
-        // The body is read first so that an error about the event can still echo the request id.
+        // The body is read first so that an error about the event or the request id can still echo
+        // the action and the request id, whichever of them the client got right.
         JsonElement body = default;
+        JsonElement id = default;
         var hasBody = Json.TryGetProperty(root, "body", out body) && body.ValueKind == JsonValueKind.Object;
-        if (hasBody && Json.TryGetProperty(body, "requestId", out var id))
+        var hasId = hasBody && Json.TryGetProperty(body, "requestId", out id);
+        if (hasId && id.ValueKind is JsonValueKind.String or JsonValueKind.Number)
         {
-            if (id.ValueKind is not (JsonValueKind.String or JsonValueKind.Number))
-            {
-                return Bad(action, requestIdJson, "'requestId' must be a string or a number.");
-            }
-
             requestIdJson = id.GetRawText();
+        }
+
+        if (hasBody && Json.TryGetProperty(body, "action", out var act) && act.ValueKind == JsonValueKind.String)
+        {
+            action = Json.GetString(act, "action") is { Length: > 0 } name ? name : null;
+        }
+
+        if (hasId && requestIdJson is null)
+        {
+            return Bad(action, requestIdJson, "'requestId' must be a string or a number.");
         }
 
         if (!Json.TryGetProperty(root, "event", out var evt) || evt.ValueKind != JsonValueKind.String)
@@ -107,7 +117,7 @@ public static class RequestParser
 
         if (!evt.ValueEquals(ProtocolOptions.RequestEvent))
         {
-            return Bad(action, requestIdJson, $"Unknown event '{evt.GetString()}'; requests use \"client.to.instance\".");
+            return Bad(action, requestIdJson, $"Unknown event '{Json.GetString(evt, "event")}'; requests use \"client.to.instance\".");
         }
 
         if (!hasBody)
@@ -115,12 +125,11 @@ public static class RequestParser
             return Bad(action, requestIdJson, "The envelope needs a 'body' object.");
         }
 
-        if (!Json.TryGetProperty(body, "action", out var act) || act.ValueKind != JsonValueKind.String || act.GetString() is not { Length: > 0 } name)
+        if (action is null)
         {
             return Bad(action, requestIdJson, "The body needs an 'action' string.");
         }
 
-        action = name;
         if (Json.TryGetProperty(body, "parameters", out var p))
         {
             if (p.ValueKind != JsonValueKind.Object)

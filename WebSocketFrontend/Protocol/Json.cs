@@ -45,9 +45,25 @@ public static class Json
             throw ProtocolException.BadRequest($"'{name}' must be a string.");
         }
 
-        return value.GetString() is { Length: > 0 } text
+        return GetString(value, name) is { Length: > 0 } text
             ? text
             : throw ProtocolException.BadRequest($"'{name}' must not be empty.");
+    }
+
+    /// <summary>
+    /// The text of a string value. JSON may escape a lone UTF-16 surrogate (<c>"\uD800"</c>), which no
+    /// string can hold: that is the client's mistake, so it is a bad request, not an 'unavailable' or a dropped socket.
+    /// </summary>
+    public static string GetString(JsonElement value, string name)
+    {
+        try
+        {
+            return value.GetString()!;
+        }
+        catch (InvalidOperationException) when (value.ValueKind == JsonValueKind.String)
+        {
+            throw ProtocolException.BadRequest($"'{name}' is not valid Unicode text.");
+        }
     }
 
     /// <summary>A parameter that must be a JSON object.</summary>

@@ -43,6 +43,22 @@ public sealed class ProtocolOptions
     [Range(1, 1_000_000)]
     public int RequestBurst { get; set; } = 2000;
 
+    /// <summary>The largest response payload in UTF-8 bytes (default 16 KiB).</summary>
+    [Range(2, 16 * 1024 * 1024)]
+    public int MaxPayloadBytes { get; set; } = 16 * 1024;
+
+    /// <summary>How often a frontend renews each logged-in session with its client's mailbox (default 30 s); three missed renewals end it.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "01:00:00")]
+    public TimeSpan SessionRenewInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often a frontend renews its lease on the online directory (default 10 s); three missed renewals drop its entries.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "01:00:00")]
+    public TimeSpan DirectoryLeaseInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How many ids one <c>online</c> page holds at most (default 1,000).</summary>
+    [Range(1, 100_000)]
+    public int MaxOnlinePage { get; set; } = 1000;
+
     /// <summary>Frames waiting to be written to one socket before it counts as too slow and is closed (default 1,024).</summary>
     [Range(1, 1_000_000)]
     public int OutboxCapacity { get; set; } = 1024;

@@ -11,6 +11,7 @@ public sealed partial class RequestHandler(
     IGrainFactory grains,
     ReplyWriter replies,
     FrontendIdentity frontend,
+    FrontendObserver observer,
     IOptions<ProtocolOptions> options,
     ILogger<RequestHandler> logger)
 {
@@ -19,8 +20,13 @@ public sealed partial class RequestHandler(
 
     private readonly ProtocolOptions _options = options.Value;
 
+    /// <summary>How long a session or a directory lease stays valid without renewal: three renewal periods.</summary>
+    public TimeSpan SessionValidity => _options.SessionRenewInterval * 3;
+
+    public TimeSpan DirectoryLease => _options.DirectoryLeaseInterval * 3;
+
     /// <summary>Answers one request. Every failure becomes an <c>error</c> reply; nothing here closes the socket.</summary>
-    public async Task<byte[]> HandleAsync(WebSocketSession session, ClientRequest request, CancellationToken cancellationToken)
+    public async Task<Reply> HandleAsync(WebSocketSession session, ClientRequest request, CancellationToken cancellationToken)
     {
         try
         {
@@ -29,7 +35,11 @@ public sealed partial class RequestHandler(
                 "register" => await RegisterAsync(request),
                 "login" => await LoginAsync(session, request),
                 "update" => await UpdateAsync(request),
+                "send" => await SendAsync(request),
+                "ack" => await AckAsync(session, request),
                 "logout" => await LogoutAsync(session, request),
+                "delete" => await DeleteAsync(request),
+                "online" => await OnlineAsync(session, request),
                 "ping" => replies.Write("pinged", request.RequestIdJson),
                 _ => throw new ProtocolException(ErrorCodes.UnknownAction, $"Unknown action '{request.Action}'."),
             };
@@ -47,26 +57,26 @@ public sealed partial class RequestHandler(
         }
     }
 
-    /// <summary>Takes a closed socket's session out of the online directory.</summary>
+    /// <summary>Logs a closed socket out: its mailbox and the online directory forget it.</summary>
     public async Task OnSessionEndedAsync(WebSocketSession session)
     {
-        if (session.ClientId is null)
+        if (session.Login is not { } login || !session.ClearLogin(login))
         {
             return;
         }
 
         try
         {
-            await OnlineDirectory.For(grains, session.Id).Remove(session.Id);
-            session.ClientId = null;
+            await ForgetAsync(session.Id, login);
         }
         catch (Exception ex)
         {
-            LogDirectoryCleanupFailed(logger, ex, session.Id);
+            // The mailbox stops pushing when the session's validity runs out; the directory entry goes with the lease.
+            LogSessionCleanupFailed(logger, ex, session.Id);
         }
     }
 
-    private async Task<byte[]> RegisterAsync(ClientRequest request)
+    private async Task<Reply> RegisterAsync(ClientRequest request)
     {
         var information = ReadInformation(request.Parameters);
         var token = TokenDigest.NewToken();
@@ -78,24 +88,62 @@ public sealed partial class RequestHandler(
         });
     }
 
-    private async Task<byte[]> LoginAsync(WebSocketSession session, ClientRequest request)
+    private async Task<Reply> LoginAsync(WebSocketSession session, ClientRequest request)
     {
+        var ackMode = OptionalBool(request.Parameters, "ack");
         var client = await AuthenticateAsync(request.Parameters);
-        await OnlineDirectory.For(grains, session.Id).Add(new OnlineEntry(session.Id, client.Id, frontend.Id));
-        session.ClientId = client.Id;
-        return replies.Write("logged", request.RequestIdJson, client, static (w, c) =>
+        if (session.Login is { } previous && session.ClearLogin(previous))
+        {
+            await ForgetAsync(session.Id, previous);
+        }
+
+        var registration = new SessionRegistration(session.Id, frontend.Id, observer.Reference, ackMode);
+        var mailbox = grains.GetGrain<IClientIdGrain>(client.Id);
+
+        // Pushes that race this login wait until its reply is queued, so the queue comes first.
+        session.BeginLogin();
+        var queue = await mailbox.Attach(registration, SessionValidity);
+        var login = new SessionLogin(client.Id, registration);
+        session.SetLogin(login);
+        try
+        {
+            await OnlineDirectory.For(grains, session.Id).Add(new OnlineEntry(session.Id, client.Id, frontend.Id), DirectoryLease);
+        }
+        catch (Exception ex) when (ex is not ProtocolException)
+        {
+            // Half a login is no login: the client hears 'unavailable' and its mailbox lets the session go.
+            session.ClearLogin(login);
+            await mailbox.Detach(session.Id);
+            throw;
+        }
+
+        var frame = replies.Write("logged", request.RequestIdJson, (client, queue), static (w, s) =>
         {
             w.WriteStartArray("queue"u8);
+            foreach (var response in s.queue)
+            {
+                ResponseJson.WriteObject(w, response);
+            }
+
             w.WriteEndArray();
-            w.WriteNumber("id"u8, c.Id);
+            w.WriteNumber("id"u8, s.client.Id);
 
             // Extension: the stored information, so a client that lost its own copy gets it back.
             w.WritePropertyName("information"u8);
-            w.WriteRawValue(c.Information.Json, skipInputValidation: true);
+            w.WriteRawValue(s.client.Information.Json, skipInputValidation: true);
         });
+
+        // Without acknowledgements a response is done once the frame carrying it is written.
+        if (ackMode || queue.IsEmpty)
+        {
+            return frame;
+        }
+
+        var upTo = queue[^1].Seq;
+        return new Reply(frame, () => mailbox.Acknowledge(session.Id, upTo));
     }
 
-    private async Task<byte[]> UpdateAsync(ClientRequest request)
+    private async Task<Reply> UpdateAsync(ClientRequest request)
     {
         var token = ReadToken(request.Parameters);
         var information = ReadInformation(request.Parameters);
@@ -104,16 +152,76 @@ public sealed partial class RequestHandler(
         return replies.Write("updated", request.RequestIdJson);
     }
 
-    private async Task<byte[]> LogoutAsync(WebSocketSession session, ClientRequest request)
+    private async Task<Reply> SendAsync(ClientRequest request)
     {
-        if (session.ClientId is null)
+        var token = ReadToken(request.Parameters);
+        var to = RequireInt(request.Parameters, "to");
+        var payload = ReadPayload(request.Parameters);
+        var sender = await grains.GetGrain<IClientGrain>(TokenDigest.Of(token)).Get() ?? throw InvalidToken();
+        var result = to > 0
+            ? await grains.GetGrain<IClientIdGrain>(to).Send(sender.Id, payload)
+            : new SendResult(SendStatus.NotFound, 0);
+        return replies.Write("sent", request.RequestIdJson, Sent(result, to), static (w, r) =>
         {
-            throw new ProtocolException(ErrorCodes.NotLoggedIn, "This socket is not logged in.");
+            w.WriteNumber("seq"u8, r.Seq);
+            w.WriteString("delivered"u8, r.Status == SendStatus.Online ? "online" : "queued");
+        });
+    }
+
+    private async Task<Reply> AckAsync(WebSocketSession session, ClientRequest request)
+    {
+        var upTo = RequireLong(request.Parameters, "upTo");
+        var login = session.Login ?? throw NotLoggedIn();
+        if (!login.Registration.AckMode)
+        {
+            throw ProtocolException.BadRequest("'ack' needs a login with \"ack\": true.");
         }
 
-        await OnlineDirectory.For(grains, session.Id).Remove(session.Id);
-        session.ClientId = null;
+        if (!await grains.GetGrain<IClientIdGrain>(login.ClientId).Acknowledge(session.Id, upTo))
+        {
+            throw NotLoggedIn();
+        }
+
+        return replies.Write("acked", request.RequestIdJson, upTo, static (w, u) => w.WriteNumber("upTo"u8, u));
+    }
+
+    private async Task<Reply> LogoutAsync(WebSocketSession session, ClientRequest request)
+    {
+        if (session.Login is not { } login || !session.ClearLogin(login))
+        {
+            throw NotLoggedIn();
+        }
+
+        await ForgetAsync(session.Id, login);
         return replies.Write("loggedOut", request.RequestIdJson, 0, static (w, _) => w.WriteString("reason"u8, "logout"));
+    }
+
+    private async Task<Reply> DeleteAsync(ClientRequest request)
+    {
+        var token = ReadToken(request.Parameters);
+        var id = await grains.GetGrain<IClientGrain>(TokenDigest.Of(token)).Delete() ?? throw InvalidToken();
+        return replies.Write("deleted", request.RequestIdJson, id, static (w, i) => w.WriteNumber("id"u8, i));
+    }
+
+    private async Task<Reply> OnlineAsync(WebSocketSession session, ClientRequest request)
+    {
+        _ = session.Login ?? throw NotLoggedIn();
+        var after = OptionalLong(request.Parameters, "after") ?? 0;
+        var limit = OptionalLong(request.Parameters, "limit") ?? _options.MaxOnlinePage;
+        if (limit < 1 || limit > _options.MaxOnlinePage)
+        {
+            throw ProtocolException.BadRequest($"'limit' must be between 1 and {_options.MaxOnlinePage}.");
+        }
+
+        var page = OnlinePage.Of(await OnlineDirectory.OnlineClientIdsAsync(grains), after, (int)limit);
+        return replies.Write("online", request.RequestIdJson, page, OnlinePage.Write);
+    }
+
+    /// <summary>Tells the mailbox and the directory that this socket's login is over.</summary>
+    private async Task ForgetAsync(string sessionId, SessionLogin login)
+    {
+        await grains.GetGrain<IClientIdGrain>(login.ClientId).Detach(sessionId);
+        await OnlineDirectory.For(grains, sessionId).Remove(sessionId);
     }
 
     private async Task<ClientSnapshot> AuthenticateAsync(JsonElement parameters)
@@ -121,6 +229,13 @@ public sealed partial class RequestHandler(
         var token = ReadToken(parameters);
         return await grains.GetGrain<IClientGrain>(TokenDigest.Of(token)).Get() ?? throw InvalidToken();
     }
+
+    private static SendResult Sent(SendResult result, int to) => result.Status switch
+    {
+        SendStatus.NotFound => throw new ProtocolException(ErrorCodes.NotFound, $"No client has id {to}."),
+        SendStatus.QueueFull => throw new ProtocolException(ErrorCodes.QueueFull, $"The queue of client {to} is full; retry later."),
+        _ => result,
+    };
 
     private static string ReadToken(JsonElement parameters)
     {
@@ -133,6 +248,9 @@ public sealed partial class RequestHandler(
     private static ProtocolException InvalidToken() =>
         new(ErrorCodes.InvalidToken, "The token does not belong to a registered client.");
 
+    private static ProtocolException NotLoggedIn() =>
+        new(ErrorCodes.NotLoggedIn, "This socket is not logged in.");
+
     private ClientInformation ReadInformation(JsonElement parameters)
     {
         var information = Json.RequireObject(parameters, "information");
@@ -143,6 +261,19 @@ public sealed partial class RequestHandler(
         }
 
         return new ClientInformation(json, OptionalText(information, "name"), OptionalText(information, "location"));
+    }
+
+    private string ReadPayload(JsonElement parameters)
+    {
+        if (!Json.TryGetProperty(parameters, "payload", out var payload))
+        {
+            throw ProtocolException.BadRequest("Missing parameter 'payload'.");
+        }
+
+        var json = payload.GetRawText();
+        return Encoding.UTF8.GetByteCount(json) <= _options.MaxPayloadBytes
+            ? json
+            : throw ProtocolException.TooLarge($"'payload' is larger than {_options.MaxPayloadBytes} bytes.");
     }
 
     private string? OptionalText(JsonElement information, string name)
@@ -157,15 +288,53 @@ public sealed partial class RequestHandler(
             throw ProtocolException.BadRequest($"'information.{name}' must be a string.");
         }
 
-        var text = value.GetString()!;
+        var text = Json.GetString(value, $"information.{name}");
         return text.Length <= _options.MaxTextFieldLength
             ? text
             : throw ProtocolException.TooLarge($"'information.{name}' is longer than {_options.MaxTextFieldLength} characters.");
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "ClientRequest '{Action}' failed on storage or cluster; answered 'unavailable'")]
+    private static bool OptionalBool(JsonElement parameters, string name)
+    {
+        if (!Json.TryGetProperty(parameters, name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return false;
+        }
+
+        return value.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw ProtocolException.BadRequest($"'{name}' must be true or false."),
+        };
+    }
+
+    private static int RequireInt(JsonElement parameters, string name)
+    {
+        var value = RequireLong(parameters, name);
+        return value is >= int.MinValue and <= int.MaxValue
+            ? (int)value
+            : throw ProtocolException.BadRequest($"'{name}' is out of range.");
+    }
+
+    private static long RequireLong(JsonElement parameters, string name) =>
+        OptionalLong(parameters, name) ?? throw ProtocolException.BadRequest($"Missing parameter '{name}'.");
+
+    private static long? OptionalLong(JsonElement parameters, string name)
+    {
+        if (!Json.TryGetProperty(parameters, name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number)
+            ? number
+            : throw ProtocolException.BadRequest($"'{name}' must be an integer.");
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Request '{Action}' failed on storage or cluster; answered 'unavailable'")]
     private static partial void LogUnavailable(ILogger logger, Exception exception, string action);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not remove socket {ConnectionId} from the online directory")]
-    private static partial void LogDirectoryCleanupFailed(ILogger logger, Exception exception, string connectionId);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not log socket {ConnectionId} out of its mailbox and the online directory")]
+    private static partial void LogSessionCleanupFailed(ILogger logger, Exception exception, string connectionId);
 }

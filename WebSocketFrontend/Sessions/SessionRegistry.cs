@@ -15,6 +15,9 @@ public sealed partial class SessionRegistry(IOptions<ProtocolOptions> options, I
 
     public int Count => _sessions.Count;
 
+    /// <summary>The open sockets at this moment.</summary>
+    public IEnumerable<WebSocketSession> Sessions => _sessions.Values.Select(e => e.Session);
+
     /// <summary>Serves a socket until it closes.</summary>
     public async Task ServeAsync(WebSocketSession session, CancellationToken requestAborted)
     {

@@ -25,6 +25,10 @@ public sealed partial class WebSocketSession : IDisposable
     private readonly ITimer _idleTimer;
     private ITimer? _closeDeadline;
     private int _closing;
+    private volatile SessionLogin? _login;
+
+    // Pushes wait while a login is answered, so that no response overtakes the 'logged' frame.
+    private TaskCompletionSource _loginGate = CompletedGate();
 
     public WebSocketSession(WebSocket socket, SessionServices services)
     {
@@ -54,7 +58,10 @@ public sealed partial class WebSocketSession : IDisposable
     public string Id { get; }
 
     /// <summary>The client logged in on this socket, if any.</summary>
-    public int? ClientId { get; set; }
+    public int? ClientId => _login?.ClientId;
+
+    /// <summary>The login of this socket, if any: its client and how its mailbox knows it.</summary>
+    public SessionLogin? Login => _login;
 
     /// <summary>Serves the socket until it closes; never throws for anything the peer does.</summary>
     public async Task RunAsync(CancellationToken requestAborted)
@@ -114,6 +121,57 @@ public sealed partial class WebSocketSession : IDisposable
         return false;
     }
 
+    /// <summary>Holds pushes back until <see cref="EndLogin"/>: the login's reply must go out first.</summary>
+    public void BeginLogin() => _loginGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Releases the pushes held by <see cref="BeginLogin"/>.</summary>
+    public void EndLogin() => _loginGate.TrySetResult();
+
+    /// <summary>Records (or clears) the login of this socket.</summary>
+    public void SetLogin(SessionLogin? login) => _login = login;
+
+    /// <summary>Clears the login if it is still <paramref name="login"/>; false when another login replaced it.</summary>
+    public bool ClearLogin(SessionLogin login) => Interlocked.CompareExchange(ref _login, null, login) == login;
+
+    /// <summary>
+    /// Writes pushed responses behind everything already queued for the socket; true once the last
+    /// frame is written, false when the socket is gone or too slow.
+    /// </summary>
+    public async Task<bool> DeliverAsync(IReadOnlyList<byte[]> frames, TimeSpan timeout)
+    {
+        try
+        {
+            await _loginGate.Task.WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+
+        if (frames.Count == 0)
+        {
+            return true;
+        }
+
+        var written = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        for (var i = 0; i < frames.Count; i++)
+        {
+            if (!TryPush(frames[i], i == frames.Count - 1 ? written : null))
+            {
+                return false;
+            }
+        }
+
+        try
+        {
+            return await written.Task.WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
     public void Abort()
     {
         _abort.Cancel();
@@ -139,7 +197,7 @@ public sealed partial class WebSocketSession : IDisposable
                 return;
             }
 
-            var (message, length, type) = await ReceiveMessageAsync();
+            var (message, length, type) = await ReceiveMessageAsync(first);
             if (message is null)
             {
                 return;
@@ -149,7 +207,9 @@ public sealed partial class WebSocketSession : IDisposable
             {
                 _idleTimer.Change(_options.KeepAliveTimeout, Timeout.InfiniteTimeSpan);
                 var reply = await AnswerAsync(message.AsMemory(0, length), type);
-                if (!await EnqueueAsync(reply))
+                var enqueued = await EnqueueAsync(reply);
+                EndLogin();
+                if (!enqueued)
                 {
                     return;
                 }
@@ -162,10 +222,16 @@ public sealed partial class WebSocketSession : IDisposable
     }
 
     /// <summary>Reads one whole message; null when the peer closed or the message was over the cap (then the socket is closing).</summary>
-    private async Task<(byte[]? Message, int Length, WebSocketMessageType Type)> ReceiveMessageAsync()
+    private async Task<(byte[]? Message, int Length, WebSocketMessageType Type)> ReceiveMessageAsync(ValueWebSocketReceiveResult first)
     {
         var max = _options.MaxMessageBytes;
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(FirstChunkBytes, max + 1));
+        if (first.EndOfMessage)
+        {
+            // A zero-length message ended in the frame the empty read already took; it still gets its reply.
+            return (buffer, 0, first.MessageType);
+        }
+
         var count = 0;
         try
         {
@@ -217,44 +283,71 @@ public sealed partial class WebSocketSession : IDisposable
     private async Task RefuseOversizedAsync()
     {
         var error = _services.Replies.Error(ErrorCodes.TooLarge, $"The message is larger than {_options.MaxMessageBytes} bytes.", null, null);
-        await EnqueueAsync(error);
+        await EnqueueAsync(new Reply(error));
         RequestClose(WebSocketCloseStatus.MessageTooBig, "message too big");
     }
 
-    private async Task<byte[]> AnswerAsync(ReadOnlyMemory<byte> frame, WebSocketMessageType type)
+    private async Task<Reply> AnswerAsync(ReadOnlyMemory<byte> frame, WebSocketMessageType type)
     {
         if (type != WebSocketMessageType.Text)
         {
             return _services.Replies.Error(ErrorCodes.BadRequest, "Binary frames are not accepted; send the envelope as text.", null, null);
         }
 
-        if (!_limiter.AttemptAcquire().IsAcquired)
-        {
-            return _services.Replies.Error(ErrorCodes.RateLimited, "Too many requests on this connection; slow down.", null, null);
-        }
-
-        if (!RequestParser.TryParse(frame, out var request, out var error))
-        {
-            return _services.Replies.Error(error!.Code, error.Message, error.Action, error.RequestIdJson);
-        }
-
+        // Every frame counts against the budget, garbage included; it is parsed first so that even
+        // a refusal echoes what could be read of it.
+        var parsed = RequestParser.TryParse(frame, out var request, out var error);
         using (request)
         {
-            return await _services.Handler.HandleAsync(this, request!, _abort.Token);
+            if (!_limiter.AttemptAcquire().IsAcquired)
+            {
+                return _services.Replies.Error(ErrorCodes.RateLimited, "Too many requests on this connection; slow down.",
+                    request?.Action ?? error?.Action, request?.RequestIdJson ?? error?.RequestIdJson);
+            }
+
+            return parsed
+                ? await _services.Handler.HandleAsync(this, request!, _abort.Token)
+                : _services.Replies.Error(error!.Code, error.Message, error.Action, error.RequestIdJson);
         }
     }
 
     /// <summary>Queues a reply behind the earlier ones; false once the socket is closing.</summary>
-    private async ValueTask<bool> EnqueueAsync(byte[] frame)
+    private async ValueTask<bool> EnqueueAsync(Reply reply)
     {
+        var written = reply.AfterWritten is null ? null : new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         try
         {
-            await _outbox.Writer.WriteAsync(new Outgoing(frame, null), _abort.Token);
-            return true;
+            await _outbox.Writer.WriteAsync(new Outgoing(reply.Frame, written), _abort.Token);
         }
         catch (ChannelClosedException)
         {
             return false;
+        }
+
+        if (written is not null)
+        {
+            _ = RunAfterWrittenAsync(written.Task, reply.AfterWritten!);
+        }
+
+        return true;
+    }
+
+    /// <summary>Runs a reply's follow-up once its frame is on the socket, off the receive loop.</summary>
+    private async Task RunAfterWrittenAsync(Task<bool> written, Func<Task> afterWritten)
+    {
+        if (!await written)
+        {
+            return;
+        }
+
+        try
+        {
+            await afterWritten();
+        }
+        catch (Exception ex)
+        {
+            // Storage did not take the follow-up (removing delivered responses): they stay queued and come again.
+            LogAfterWrittenFailed(_services.Logger, ex, Id);
         }
     }
 
@@ -322,6 +415,13 @@ public sealed partial class WebSocketSession : IDisposable
         }
     }
 
+    private static TaskCompletionSource CompletedGate()
+    {
+        var gate = new TaskCompletionSource();
+        gate.SetResult();
+        return gate;
+    }
+
     private static string NewConnectionId() => System.Buffers.Text.Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(16));
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Socket {ConnectionId} stopped receiving: {Reason}")]
@@ -329,6 +429,9 @@ public sealed partial class WebSocketSession : IDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Socket {ConnectionId} stopped sending: {Reason}")]
     private static partial void LogSendEnded(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The follow-up of a reply on socket {ConnectionId} failed; its responses stay queued")]
+    private static partial void LogAfterWrittenFailed(ILogger logger, Exception exception, string connectionId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Socket {ConnectionId} does not read its frames fast enough and is closed")]
     private static partial void LogSlowPeer(ILogger logger, string connectionId);

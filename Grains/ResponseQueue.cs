@@ -1,0 +1,156 @@
+using System.Text;
+using Grains.Interfaces;
+using Orleans.Storage;
+
+namespace Grains;
+
+/// <summary>
+/// A client's durable queue, kept as segment rows beside the mailbox's header row in the same
+/// grain storage (state names <c>queue.0</c>, <c>queue.1</c>, …). Appending rewrites only the last
+/// segment; removing moves the header's head and deletes segments that emptied.
+/// </summary>
+internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int segmentSize)
+{
+    private readonly SortedDictionary<int, GrainState<QueueSegment>> _segments = [];
+
+    public int Count { get; private set; }
+
+    public long Bytes { get; private set; }
+
+    /// <summary>Every queued response, oldest first.</summary>
+    public IEnumerable<StoredResponse> Items => _segments.Values.SelectMany(s => s.State!.Items);
+
+    /// <summary>Reads the segments the header names, dropping what lies below its head.</summary>
+    public async Task LoadAsync(ClientIdState header)
+    {
+        _segments.Clear();
+        foreach (var number in header.Segments)
+        {
+            var segment = new GrainState<QueueSegment>(new QueueSegment());
+            await storage.ReadStateAsync(Name(number), owner, segment);
+            segment.State ??= new QueueSegment();
+            segment.State!.Items.RemoveAll(i => i.Seq < header.Head);
+            _segments[number] = segment;
+        }
+
+        Recount();
+    }
+
+    /// <summary>True when one more response of <paramref name="bytes"/> fits under both bounds.</summary>
+    public bool HasRoom(int bytes, int maxCount, long maxBytes) => Count + 1 <= maxCount && Bytes + bytes <= maxBytes;
+
+    /// <summary>The segment the next response goes into, or null when a new one must be started.</summary>
+    public int? TailWithRoom()
+    {
+        if (_segments.Count == 0)
+        {
+            return null;
+        }
+
+        var (number, tail) = _segments.Last();
+        return tail.State!.Items.Count < segmentSize ? number : null;
+    }
+
+    /// <summary>Appends to segment <paramref name="number"/> (new or the tail) and writes that segment alone.</summary>
+    public async Task AppendAsync(int number, StoredResponse item)
+    {
+        if (!_segments.TryGetValue(number, out var segment))
+        {
+            segment = new GrainState<QueueSegment>(new QueueSegment());
+            _segments[number] = segment;
+        }
+
+        segment.State!.Items.Add(item);
+        try
+        {
+            await storage.WriteStateAsync(Name(number), owner, segment);
+        }
+        catch
+        {
+            segment.State!.Items.RemoveAt(segment.State!.Items.Count - 1);
+            if (segment.State!.Items.Count == 0 && segment.ETag is null)
+            {
+                _segments.Remove(number);
+            }
+
+            throw;
+        }
+
+        Count++;
+        Bytes += PayloadBytes(item.Payload);
+    }
+
+    /// <summary>The segments that hold nothing above <paramref name="upTo"/>: they can go once the header no longer names them.</summary>
+    public IReadOnlyList<int> SegmentsEmptiedBy(long upTo) =>
+        [.. _segments.Where(s => s.Value.State!.Items.All(i => i.Seq <= upTo)).Select(s => s.Key)];
+
+    /// <summary>Drops responses up to <paramref name="upTo"/> from memory and deletes the given segment rows.</summary>
+    public async Task RemoveAsync(long upTo, IReadOnlyList<int> emptied, Action<Exception> onDeleteFailed)
+    {
+        foreach (var segment in _segments.Values)
+        {
+            foreach (var item in segment.State!.Items.TakeWhile(i => i.Seq <= upTo))
+            {
+                Count--;
+                Bytes -= PayloadBytes(item.Payload);
+            }
+
+            segment.State!.Items.RemoveAll(i => i.Seq <= upTo);
+        }
+
+        foreach (var number in emptied)
+        {
+            if (_segments.Remove(number, out var segment))
+            {
+                await DeleteQuietlyAsync(number, segment, onDeleteFailed);
+            }
+        }
+    }
+
+    /// <summary>Deletes every segment row.</summary>
+    public async Task DeleteAllAsync(Action<Exception> onDeleteFailed)
+    {
+        foreach (var (number, segment) in _segments)
+        {
+            await DeleteQuietlyAsync(number, segment, onDeleteFailed);
+        }
+
+        _segments.Clear();
+        Recount();
+    }
+
+    public static int PayloadBytes(string payload) => Encoding.UTF8.GetByteCount(payload);
+
+    public static PendingResponse ToWire(StoredResponse item) => new(item.Seq, item.From, item.At, item.Payload);
+
+    private async Task DeleteQuietlyAsync(int number, GrainState<QueueSegment> segment, Action<Exception> onDeleteFailed)
+    {
+        if (segment.ETag is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await storage.ClearStateAsync(Name(number), owner, segment);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The header no longer names this segment, so a row left behind is never read again.
+            onDeleteFailed(ex);
+        }
+    }
+
+    private void Recount()
+    {
+        Count = 0;
+        Bytes = 0;
+        foreach (var item in Items)
+        {
+            Count++;
+            Bytes += PayloadBytes(item.Payload);
+        }
+    }
+
+    private static string Name(int number) => $"queue.{number}";
+}

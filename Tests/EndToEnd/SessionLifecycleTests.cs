@@ -1,0 +1,176 @@
+using System.Net;
+using System.Net.WebSockets;
+using Tests.Infrastructure;
+
+namespace Tests.EndToEnd;
+
+/// <summary>Behaviour that needs a server of its own: other limits, a second frontend, a silo going away.</summary>
+public sealed class SessionLifecycleTests
+{
+    [Fact]
+    public async Task AFullQueueRefusesTheSenderAndKeepsWhatItHas()
+    {
+        using var database = new TempDatabase();
+        await using var server = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string> { ["ClientStore:MaxQueuedResponses"] = "3" });
+        await using var client = await WsClient.ConnectAsync(server.WebSocketUri);
+        var (senderToken, _) = await client.RegisterAsync(new { name = "sender" });
+        var (token, id) = await client.RegisterAsync(new { name = "full" });
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal("sent", (await client.RequestAsync("send", new { token = senderToken, to = id, payload = i })).Action());
+        }
+
+        Assert.Equal("queue_full", (await client.RequestAsync("send", new { token = senderToken, to = id, payload = 3 })).ErrorCode());
+        using var api = new ApiClient(server.HttpUri);
+        Assert.Equal(HttpStatusCode.Conflict, (await api.PostResponseAsync(id, "4")).Status);
+
+        await using var recipient = await WsClient.ConnectAsync(server.WebSocketUri);
+        var queue = (await recipient.RequestAsync("login", new { token })).Parameters().GetProperty("queue");
+        Assert.Equal([0, 1, 2], queue.EnumerateArray().Select(r => r.GetProperty("payload").GetInt32()));
+    }
+
+    [Fact]
+    public async Task AnIdleSocketIsClosedAndItsClientGoesOffline()
+    {
+        using var database = new TempDatabase();
+        await using var server = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string> { ["Protocol:KeepAliveTimeout"] = "00:00:01" });
+        await using var idle = await WsClient.ConnectAsync(server.WebSocketUri);
+        var (token, id) = await idle.RegisterAsync(new { name = "sleepy" });
+        await idle.RequestAsync("login", new { token });
+
+        Assert.Null(await idle.ReceiveTextAsync());
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, idle.Socket.CloseStatus);
+
+        using var api = new ApiClient(server.HttpUri);
+        await WaitUntilAsync(async () => !(await api.GetAsync($"/api/clients/{id}")).Body.GetProperty("online").GetBoolean());
+        Assert.DoesNotContain(id, (await api.GetAsync("/api/online")).Body.GetProperty("clients").EnumerateArray().Select(e => e.GetInt32()));
+        var (_, sent) = await api.PostResponseAsync(id, "1");
+        Assert.Equal("queued", sent.GetProperty("delivered").GetString());
+    }
+
+    [Fact]
+    public async Task TwoFrontendsInOneClusterDeliverToEachOthersClientsAndSurviveOneDying()
+    {
+        using var database = new TempDatabase();
+        var settings = new Dictionary<string, string> { ["Protocol:SessionRenewInterval"] = "00:00:00.500" };
+        var a = await GatewayServer.StartAsync(database.Path, settings);
+        try
+        {
+            await using var b = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string>(settings) { ["Cluster:PrimarySiloPort"] = a.SiloPort.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            await using var onB = await WsClient.ConnectAsync(b.WebSocketUri);
+            var (senderToken, _) = await onB.RegisterAsync(new { name = "sender on B" });
+
+            await using var onA = await WsClient.ConnectAsync(a.WebSocketUri);
+            var (token, id) = await onA.RegisterAsync(new { name = "recipient on A" });
+            await onA.RequestAsync("login", new { token });
+
+            var live = await onB.RequestAsync("send", new { token = senderToken, to = id, payload = "across" });
+            Assert.Equal("online", live.Parameters().GetProperty("delivered").GetString());
+            Assert.Equal("\"across\"", (await onA.NextPushAsync()).Parameters().GetProperty("payload").GetRawText());
+
+            await a.DisposeAsync();
+
+            // Until the cluster has noticed, a send may answer 'unavailable'; a retry is what a client does.
+            var queued = await RetryWhileUnavailableAsync(() => onB.RequestAsync("send", new { token = senderToken, to = id, payload = "after A died" }));
+            Assert.Equal("queued", queued.Parameters().GetProperty("delivered").GetString());
+
+            await using var back = await WsClient.ConnectAsync(b.WebSocketUri);
+            var queue = (await back.RequestAsync("login", new { token })).Parameters().GetProperty("queue");
+            Assert.Equal(["\"after A died\""], queue.EnumerateArray().Select(r => r.GetProperty("payload").GetRawText()));
+        }
+        finally
+        {
+            await a.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task ASiloLeavingInTheMiddleOfTrafficLosesNoQueuedResponse()
+    {
+        using var database = new TempDatabase();
+        var a = await GatewayServer.StartAsync(database.Path);
+        try
+        {
+            await using var b = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string> { ["Cluster:PrimarySiloPort"] = a.SiloPort.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            await using var client = await WsClient.ConnectAsync(b.WebSocketUri);
+            var (senderToken, _) = await client.RegisterAsync(new { name = "sender" });
+            var recipients = new List<(string Token, int Id)>();
+            for (var i = 0; i < 10; i++)
+            {
+                recipients.Add(await client.RegisterAsync(new { name = $"r{i}" }));
+            }
+
+            // Traffic through B while A (and the grains it hosts) goes away half-way.
+            var accepted = recipients.ToDictionary(r => r.Id, _ => new List<long>());
+            Task? stopping = null;
+            for (var round = 0; round < 20; round++)
+            {
+                if (round == 10)
+                {
+                    stopping = a.StopAsync();
+                }
+
+                foreach (var (_, id) in recipients)
+                {
+                    var reply = await client.RequestAsync("send", new { token = senderToken, to = id, payload = round });
+                    if (reply.Action() == "sent")
+                    {
+                        accepted[id].Add(reply.Parameters().GetProperty("seq").GetInt64());
+                    }
+                    else
+                    {
+                        Assert.Equal("unavailable", reply.ErrorCode());
+                    }
+                }
+            }
+
+            await stopping!;
+            foreach (var (token, id) in recipients)
+            {
+                await using var recipient = await WsClient.ConnectAsync(b.WebSocketUri);
+                var login = await RetryWhileUnavailableAsync(() => recipient.RequestAsync("login", new { token }));
+                var queue = login.Parameters().GetProperty("queue").EnumerateArray().Select(r => r.GetProperty("seq").GetInt64()).ToArray();
+                Assert.Equal(accepted[id], queue);
+            }
+
+            Assert.True(accepted.Values.Sum(v => v.Count) >= 100);
+        }
+        finally
+        {
+            await a.DisposeAsync();
+        }
+    }
+
+    private static async Task<System.Text.Json.JsonElement> RetryWhileUnavailableAsync(Func<Task<System.Text.Json.JsonElement>> request)
+    {
+        for (var attempt = 0; attempt < 60; attempt++)
+        {
+            var reply = await request();
+            if (reply.ErrorCode() != "unavailable")
+            {
+                return reply;
+            }
+
+            await Task.Delay(500, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Fail("Still unavailable after 30 s.");
+        return default;
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            if (await condition())
+            {
+                return;
+            }
+
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Fail("The condition never held.");
+    }
+}

@@ -1,0 +1,154 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Grains.Interfaces;
+using Microsoft.Extensions.Options;
+using WebSocketFrontend.Protocol;
+
+namespace WebSocketFrontend.Hosting;
+
+/// <summary>
+/// <c>/api</c>: back ends post responses to clients by id and read a client's state; operators
+/// list the online clients. Every route needs <c>Authorization: Bearer</c> with the admin key.
+/// </summary>
+public static class ApiEndpoints
+{
+    public static WebApplication MapClientApi(this WebApplication app)
+    {
+        var api = app.MapGroup("/api").AddEndpointFilter(RequireAdminKey);
+        api.MapPost("/clients/{id:int}/responses", PostResponseAsync);
+        api.MapGet("/clients/{id:int}", GetClientAsync);
+        api.MapGet("/online", GetOnlineAsync);
+        return app;
+    }
+
+    private static async ValueTask<object?> RequireAdminKey(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var key = context.HttpContext.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.AdminKey;
+        if (string.IsNullOrEmpty(key))
+        {
+            return Results.NotFound();
+        }
+
+        var header = context.HttpContext.Request.Headers.Authorization.ToString();
+        const string scheme = "Bearer ";
+        var given = header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : string.Empty;
+        if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(key)))
+        {
+            context.HttpContext.Response.Headers.WWWAuthenticate = "Bearer";
+            return Error(StatusCodes.Status401Unauthorized, "unauthorized", "A valid 'Authorization: Bearer <admin key>' header is required.");
+        }
+
+        return await next(context);
+    }
+
+    private static async Task<IResult> PostResponseAsync(int id, HttpRequest request, IGrainFactory grains, IOptions<ProtocolOptions> options)
+    {
+        var limit = options.Value.MaxPayloadBytes;
+        var body = await ReadBodyAsync(request, limit);
+        if (body is null)
+        {
+            return Error(StatusCodes.Status413PayloadTooLarge, ErrorCodes.TooLarge, $"The payload is larger than {limit} bytes.");
+        }
+
+        string payload;
+        try
+        {
+            using var document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = RequestParser.MaxDepth, AllowDuplicateProperties = false });
+            payload = document.RootElement.GetRawText();
+        }
+        catch (JsonException ex)
+        {
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"The body is not a JSON document: {ex.Message}");
+        }
+
+        return await GuardAsync(async () =>
+        {
+            var result = id > 0 ? await grains.GetGrain<IClientIdGrain>(id).Send(null, payload) : new SendResult(SendStatus.NotFound, 0);
+            return result.Status switch
+            {
+                SendStatus.NotFound => Error(StatusCodes.Status404NotFound, ErrorCodes.NotFound, $"No client has id {id}."),
+                SendStatus.QueueFull => Error(StatusCodes.Status409Conflict, ErrorCodes.QueueFull, $"The queue of client {id} is full; retry later."),
+                _ => Results.Json(new { seq = result.Seq, delivered = result.Status == SendStatus.Online ? "online" : "queued" }, statusCode: StatusCodes.Status202Accepted),
+            };
+        });
+    }
+
+    private static Task<IResult> GetClientAsync(int id, IGrainFactory grains) => GuardAsync(async () =>
+    {
+        var mailbox = grains.GetGrain<IClientIdGrain>(id);
+        var digest = id > 0 ? await mailbox.GetDigest() : null;
+        var client = digest is null ? null : await grains.GetGrain<IClientGrain>(digest).Get();
+        if (client is null)
+        {
+            return Error(StatusCodes.Status404NotFound, ErrorCodes.NotFound, $"No client has id {id}.");
+        }
+
+        var status = await mailbox.Status();
+        using var information = JsonDocument.Parse(client.Information.Json);
+        return Results.Json(new
+        {
+            id = client.Id,
+            information = information.RootElement.Clone(),
+            name = client.Information.Name,
+            location = client.Information.Location,
+            createdAt = client.CreatedAt,
+            updatedAt = client.UpdatedAt,
+            online = status.Online,
+            queueLength = status.QueueLength,
+            queueBytes = status.QueueBytes,
+        });
+    });
+
+    private static Task<IResult> GetOnlineAsync(IGrainFactory grains, IOptions<ProtocolOptions> options, long? after, int? limit) => GuardAsync(async () =>
+    {
+        var max = options.Value.MaxOnlinePage;
+        if (limit is < 1 || limit > max)
+        {
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"'limit' must be between 1 and {max}.");
+        }
+
+        var page = OnlinePage.Of(await OnlineDirectory.OnlineClientIdsAsync(grains), after ?? 0, limit ?? max);
+        return Results.Json(new { clients = page.Clients, next = page.Next });
+    });
+
+    /// <summary>Storage or cluster failures answer 503 <c>unavailable</c>; the caller may retry.</summary>
+    private static async Task<IResult> GuardAsync(Func<Task<IResult>> action)
+    {
+        try
+        {
+            return await action();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.Unavailable, "Storage or cluster unavailable; nothing was changed, retry later.");
+        }
+    }
+
+    /// <summary>The body, or null when it is longer than <paramref name="limit"/> bytes.</summary>
+    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int limit)
+    {
+        if (request.ContentLength > limit)
+        {
+            return null;
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted)) > 0)
+        {
+            if (buffer.Length + read > limit)
+            {
+                return null;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+
+    private static IResult Error(int status, string code, string message) =>
+        Results.Json(new { code, message }, statusCode: status);
+}

@@ -1,0 +1,33 @@
+using System.Text.Json;
+using Grains.Interfaces;
+
+namespace WebSocketFrontend.Protocol;
+
+/// <summary>A pending response on the wire: <c>{"seq", "from", "at", "payload"}</c>.</summary>
+public static class ResponseJson
+{
+    /// <summary>Writes the properties of a response into the current object.</summary>
+    public static void Write(Utf8JsonWriter writer, PendingResponse response)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(response);
+        writer.WriteNumber("seq"u8, response.Seq);
+        if (response.From is { } from)
+        {
+            writer.WriteNumber("from"u8, from);
+        }
+
+        writer.WriteString("at"u8, response.At);
+        writer.WritePropertyName("payload"u8);
+        writer.WriteRawValue(response.Payload, skipInputValidation: true);
+    }
+
+    /// <summary>Writes a response as an object of its own (an item of the login queue).</summary>
+    public static void WriteObject(Utf8JsonWriter writer, PendingResponse response)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteStartObject();
+        Write(writer, response);
+        writer.WriteEndObject();
+    }
+}

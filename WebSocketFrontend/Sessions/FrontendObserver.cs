@@ -1,0 +1,81 @@
+using System.Collections.Immutable;
+using Grains.Interfaces;
+using Microsoft.Extensions.Options;
+using WebSocketFrontend.Protocol;
+
+namespace WebSocketFrontend.Sessions;
+
+/// <summary>
+/// This frontend's end of the push path: one grain observer for all its sockets, addressed by
+/// WebSocket id. Mailbox grains call it to write responses and to log sessions out.
+/// </summary>
+public sealed partial class FrontendObserver : ISessionObserver
+{
+    private readonly IGrainFactory _grains;
+    private readonly SessionRegistry _registry;
+    private readonly ReplyWriter _replies;
+    private readonly ProtocolOptions _options;
+    private readonly ILogger<FrontendObserver> _logger;
+    private readonly Lazy<ISessionObserver> _reference;
+
+    public FrontendObserver(IGrainFactory grains, SessionRegistry registry, ReplyWriter replies, IOptions<ProtocolOptions> options, ILogger<FrontendObserver> logger)
+    {
+        _grains = grains;
+        _registry = registry;
+        _replies = replies;
+        _options = options.Value;
+        _logger = logger;
+
+        // Created on first use: the co-hosted silo or the cluster client must be running by then.
+        _reference = new Lazy<ISessionObserver>(() => grains.CreateObjectReference<ISessionObserver>(this));
+    }
+
+    /// <summary>The reference mailboxes call; this object must stay alive as long as it is handed out.</summary>
+    public ISessionObserver Reference => _reference.Value;
+
+    public async Task<bool> Deliver(string sessionId, ImmutableArray<PendingResponse> responses)
+    {
+        if (!_registry.TryGet(sessionId, out var session))
+        {
+            return false;
+        }
+
+        var frames = responses.Select(r => _replies.Write("response", null, r, ResponseJson.Write)).ToArray();
+        return await session!.DeliverAsync(frames, _options.CloseTimeout);
+    }
+
+    public Task LoggedOut(string sessionId, string reason)
+    {
+        if (_registry.TryGet(sessionId, out var session) && session!.Login is { } login && session.ClearLogin(login))
+        {
+            LogLoggedOut(_logger, sessionId, reason);
+            _ = RemoveFromDirectoryAsync(sessionId);
+            session.TryPush(_replies.Write("loggedOut", null, reason, static (w, r) => w.WriteString("reason"u8, r)));
+            if (reason == "takeover")
+            {
+                session.RequestClose(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "logged in elsewhere");
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private async Task RemoveFromDirectoryAsync(string sessionId)
+    {
+        try
+        {
+            await OnlineDirectory.For(_grains, sessionId).Remove(sessionId);
+        }
+        catch (Exception ex)
+        {
+            // The frontend's next lease renewal does not bring it back, and a closed socket's entry goes with the lease.
+            LogDirectoryRemoveFailed(_logger, ex, sessionId);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not remove session {SessionId} from the online directory")]
+    private static partial void LogDirectoryRemoveFailed(ILogger logger, Exception exception, string sessionId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} logged out by its mailbox: {Reason}")]
+    private static partial void LogLoggedOut(ILogger logger, string sessionId, string reason);
+}

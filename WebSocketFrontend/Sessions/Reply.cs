@@ -1,0 +1,12 @@
+using Grains.Interfaces;
+
+namespace WebSocketFrontend.Sessions;
+
+/// <summary>A reply frame, and what to do once it is on the socket (remove the responses it carried, say).</summary>
+public readonly record struct Reply(byte[] Frame, Func<Task>? AfterWritten = null)
+{
+    public static implicit operator Reply(byte[] frame) => new(frame);
+}
+
+/// <summary>A socket's login: the client and the registration its mailbox holds.</summary>
+public sealed record SessionLogin(int ClientId, SessionRegistration Registration);

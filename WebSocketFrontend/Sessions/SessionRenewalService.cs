@@ -1,0 +1,105 @@
+using System.Collections.Immutable;
+using Grains.Interfaces;
+using Microsoft.Extensions.Options;
+using WebSocketFrontend.Protocol;
+
+namespace WebSocketFrontend.Sessions;
+
+/// <summary>
+/// Keeps this frontend's sessions alive in the cluster: renews every logged-in session with its
+/// mailbox (which re-attaches it after a grain restart and pushes what waited), and renews the
+/// frontend's lease on every directory shard (restoring its entries where a shard lost them).
+/// A frontend that dies stops renewing; three missed renewals and the cluster forgets it.
+/// </summary>
+public sealed partial class SessionRenewalService(
+    SessionRegistry registry,
+    IGrainFactory grains,
+    FrontendIdentity frontend,
+    FrontendObserver observer,
+    RequestHandler handler,
+    IOptions<ProtocolOptions> options,
+    TimeProvider time,
+    ILogger<SessionRenewalService> logger) : BackgroundService
+{
+    private const int Parallelism = 16;
+
+    private readonly ProtocolOptions _options = options.Value;
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(
+            EveryAsync(_options.SessionRenewInterval, RenewSessionsAsync, stoppingToken),
+            EveryAsync(_options.DirectoryLeaseInterval, RenewDirectoryAsync, stoppingToken));
+
+    private async Task EveryAsync(TimeSpan period, Func<CancellationToken, Task> work, CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(period, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                try
+                {
+                    await work(stoppingToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogRenewalFailed(logger, ex);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down.
+        }
+    }
+
+    private Task RenewSessionsAsync(CancellationToken cancellationToken)
+    {
+        var logged = registry.Sessions.Where(s => s.Login is not null).ToArray();
+        return Parallel.ForEachAsync(logged, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken }, async (session, _) =>
+        {
+            if (session.Login is not { } login)
+            {
+                return;
+            }
+
+            try
+            {
+                if (!await grains.GetGrain<IClientIdGrain>(login.ClientId).Renew(login.Registration, handler.SessionValidity))
+                {
+                    // Another socket took the client over while this one could not be told.
+                    await observer.LoggedOut(session.Id, "takeover");
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogSessionRenewalFailed(logger, ex, session.Id);
+            }
+        });
+    }
+
+    private async Task RenewDirectoryAsync(CancellationToken cancellationToken)
+    {
+        for (var shard = 0; shard < OnlineDirectory.ShardCount; shard++)
+        {
+            var directory = grains.GetGrain<IOnlineDirectoryGrain>(shard);
+            if (await directory.Renew(frontend.Id, handler.DirectoryLease))
+            {
+                continue;
+            }
+
+            // The shard restarted and lost its memory (or never knew this frontend): tell it again.
+            var entries = registry.Sessions
+                .Where(s => OnlineDirectory.ShardOf(s.Id) == shard && s.Login is not null)
+                .Select(s => new OnlineEntry(s.Id, s.Login!.ClientId, frontend.Id))
+                .ToImmutableArray();
+            await directory.Restore(frontend.Id, entries, handler.DirectoryLease);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A renewal round failed; the next one tries again")]
+    private static partial void LogRenewalFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Renewing session {SessionId} failed; the next round tries again")]
+    private static partial void LogSessionRenewalFailed(ILogger logger, Exception exception, string sessionId);
+}
