@@ -65,6 +65,7 @@ public static class ApiEndpoints
         return await GuardAsync(async () =>
         {
             var result = id > 0 ? await grains.GetGrain<IClientIdGrain>(id).Send(null, payload) : new SendResult(SendStatus.NotFound, 0);
+            GatewayMetrics.CountSent(result);
             return result.Status switch
             {
                 SendStatus.NotFound => Error(StatusCodes.Status404NotFound, ErrorCodes.NotFound, $"No client has id {id}."),

@@ -1,4 +1,5 @@
 using Grains.Interfaces;
+using Prometheus;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using WebSocketFrontend.Protocol;
@@ -50,6 +51,13 @@ public static class GatewayHostingExtensions
             return Results.Empty;
         });
         app.MapClientApi();
+        var registry = app.Services.GetRequiredService<SessionRegistry>();
+        Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
+        {
+            GatewayMetrics.Connections.Set(registry.Count);
+            GatewayMetrics.OnlineSessions.Set(registry.Sessions.Count(s => s.Login is not null));
+        });
+        app.MapMetrics("/metrics");
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
         return app;

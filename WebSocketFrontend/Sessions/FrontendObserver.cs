@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Grains.Interfaces;
 using Microsoft.Extensions.Options;
+using WebSocketFrontend.Hosting;
 using WebSocketFrontend.Protocol;
 
 namespace WebSocketFrontend.Sessions;
@@ -41,7 +42,13 @@ public sealed partial class FrontendObserver : ISessionObserver
         }
 
         var frames = responses.Select(r => _replies.Write("response", null, r, ResponseJson.Write)).ToArray();
-        return await session!.DeliverAsync(frames, _options.CloseTimeout);
+        var delivered = await session!.DeliverAsync(frames, _options.CloseTimeout);
+        if (delivered)
+        {
+            GatewayMetrics.Pushed.Inc(frames.Length);
+        }
+
+        return delivered;
     }
 
     public Task LoggedOut(string sessionId, string reason)

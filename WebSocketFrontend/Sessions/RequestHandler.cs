@@ -1,7 +1,9 @@
 using System.Text;
 using System.Text.Json;
 using Grains.Interfaces;
+using Prometheus;
 using Microsoft.Extensions.Options;
+using WebSocketFrontend.Hosting;
 using WebSocketFrontend.Protocol;
 
 namespace WebSocketFrontend.Sessions;
@@ -18,6 +20,9 @@ public sealed partial class RequestHandler(
     /// <summary>Length of every token <see cref="TokenDigest.NewToken"/> makes; anything else cannot be one.</summary>
     private const int TokenLength = 43;
 
+    /// <summary>The actions metrics are labelled with; anything else counts as <c>unknown</c>, so clients cannot grow the label set.</summary>
+    private static readonly HashSet<string> KnownActions = ["register", "login", "update", "send", "ack", "logout", "delete", "online", "ping"];
+
     private readonly ProtocolOptions _options = options.Value;
 
     /// <summary>How long a session or a directory lease stays valid without renewal: three renewal periods.</summary>
@@ -28,9 +33,11 @@ public sealed partial class RequestHandler(
     /// <summary>Answers one request. Every failure becomes an <c>error</c> reply; nothing here closes the socket.</summary>
     public async Task<Reply> HandleAsync(WebSocketSession session, ClientRequest request, CancellationToken cancellationToken)
     {
+        var action = KnownActions.Contains(request.Action) ? request.Action : "unknown";
+        using var timer = GatewayMetrics.RequestDuration.WithLabels(action).NewTimer();
         try
         {
-            return request.Action switch
+            var reply = request.Action switch
             {
                 "register" => await RegisterAsync(request),
                 "login" => await LoginAsync(session, request),
@@ -43,9 +50,12 @@ public sealed partial class RequestHandler(
                 "ping" => replies.Write("pinged", request.RequestIdJson),
                 _ => throw new ProtocolException(ErrorCodes.UnknownAction, $"Unknown action '{request.Action}'."),
             };
+            GatewayMetrics.Requests.WithLabels(action, "ok").Inc();
+            return reply;
         }
         catch (ProtocolException ex)
         {
+            GatewayMetrics.Requests.WithLabels(action, ex.Code).Inc();
             return replies.Error(ex.Code, ex.Message, request.Action, request.RequestIdJson);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
@@ -53,6 +63,7 @@ public sealed partial class RequestHandler(
             // Grain calls fail only for infrastructure reasons (storage, cluster, timeouts): the
             // request changed nothing it could not undo, and the client may retry.
             LogUnavailable(logger, ex, request.Action);
+            GatewayMetrics.Requests.WithLabels(action, ErrorCodes.Unavailable).Inc();
             return replies.Error(ErrorCodes.Unavailable, "Storage or cluster unavailable; nothing was changed, retry later.", request.Action, request.RequestIdJson);
         }
     }
@@ -117,6 +128,7 @@ public sealed partial class RequestHandler(
             throw;
         }
 
+        GatewayMetrics.LoginQueueLength.Observe(queue.Length);
         var frame = replies.Write("logged", request.RequestIdJson, (client, queue), static (w, s) =>
         {
             w.WriteStartArray("queue"u8);
@@ -161,6 +173,7 @@ public sealed partial class RequestHandler(
         var result = to > 0
             ? await grains.GetGrain<IClientIdGrain>(to).Send(sender.Id, payload)
             : new SendResult(SendStatus.NotFound, 0);
+        GatewayMetrics.CountSent(result);
         return replies.Write("sent", request.RequestIdJson, Sent(result, to), static (w, r) =>
         {
             w.WriteNumber("seq"u8, r.Seq);

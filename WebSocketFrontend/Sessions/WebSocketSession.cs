@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Threading.Channels;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Connections;
+using WebSocketFrontend.Hosting;
 using WebSocketFrontend.Protocol;
 
 namespace WebSocketFrontend.Sessions;
@@ -305,9 +306,13 @@ public sealed partial class WebSocketSession : IDisposable
                     request?.Action ?? error?.Action, request?.RequestIdJson ?? error?.RequestIdJson);
             }
 
-            return parsed
-                ? await _services.Handler.HandleAsync(this, request!, _abort.Token)
-                : _services.Replies.Error(error!.Code, error.Message, error.Action, error.RequestIdJson);
+            if (parsed)
+            {
+                return await _services.Handler.HandleAsync(this, request!, _abort.Token);
+            }
+
+            GatewayMetrics.Requests.WithLabels("invalid", error!.Code).Inc();
+            return _services.Replies.Error(error.Code, error.Message, error.Action, error.RequestIdJson);
         }
     }
 
