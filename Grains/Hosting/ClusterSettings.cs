@@ -2,6 +2,16 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Grains.Hosting;
 
+/// <summary>How the members of a cluster find each other.</summary>
+public enum ClusteringMode
+{
+    /// <summary>Silos on one machine, found on loopback ports (the default): no database needed.</summary>
+    Localhost,
+
+    /// <summary>Orleans ADO.NET clustering: silos and frontends meet in a PostgreSQL or SQL Server membership table.</summary>
+    AdoNet,
+}
+
 /// <summary>How this process joins the Orleans cluster, section <c>Cluster</c>.</summary>
 public sealed class ClusterSettings
 {
@@ -16,11 +26,29 @@ public sealed class ClusterSettings
     [Required]
     public string ClusterId { get; set; } = "default";
 
-    /// <summary>The co-hosted silo's port for silo-to-silo traffic (default 11111).</summary>
+    /// <summary>How members find each other (default <see cref="ClusteringMode.Localhost"/>).</summary>
+    public ClusteringMode Clustering { get; set; } = ClusteringMode.Localhost;
+
+    /// <summary>
+    /// With <see cref="ClusteringMode.AdoNet"/>: the membership database's engine, PostgreSql or
+    /// SqlServer. Unset, the storage provider when that is a server.
+    /// </summary>
+    public StorageProvider? Provider { get; set; }
+
+    /// <summary>
+    /// With <see cref="ClusteringMode.AdoNet"/>: the membership database. Unset, the storage
+    /// connection string when the storage provider is a server.
+    /// </summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>The IP address other members and clients use to reach this silo (default 127.0.0.1).</summary>
+    public string? AdvertisedAddress { get; set; }
+
+    /// <summary>The silo's port for silo-to-silo traffic (default 11111).</summary>
     [Range(0, 65535)]
     public int SiloPort { get; set; } = 11111;
 
-    /// <summary>The co-hosted silo's port for Orleans clients (default 30000).</summary>
+    /// <summary>The silo's port for Orleans clients (default 30000).</summary>
     [Range(0, 65535)]
     public int GatewayPort { get; set; } = 30000;
 

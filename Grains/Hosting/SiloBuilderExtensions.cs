@@ -1,11 +1,10 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net;
-using Grains.Storage;
 using Grains.Interfaces;
+using Grains.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Options;
-using System.ComponentModel.DataAnnotations;
 using Orleans.Configuration;
 
 namespace Grains.Hosting;
@@ -14,16 +13,38 @@ namespace Grains.Hosting;
 public static class SiloBuilderExtensions
 {
     /// <summary>
-    /// Everything a silo of this product needs: cluster membership from the <c>Cluster</c> section,
-    /// then <see cref="AddClientStore"/>.
+    /// Everything a silo of this product needs: cluster membership from the <c>Cluster</c> section
+    /// (localhost, or ADO.NET clustering on PostgreSQL or SQL Server), then <see cref="AddClientStore"/>.
     /// </summary>
     public static ISiloBuilder AddClientManagement(this ISiloBuilder silo, IConfiguration configuration, string contentRoot)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        var cluster = configuration.GetSection(ClusterSettings.Section).Get<ClusterSettings>() ?? new ClusterSettings();
-        Validator.ValidateObject(cluster, new ValidationContext(cluster), validateAllProperties: true);
-        var primary = cluster.PrimarySiloPort is { } port ? new IPEndPoint(IPAddress.Loopback, port) : null;
-        silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, primary, cluster.ServiceId, cluster.ClusterId);
+        var membership = ClusterMembership.Resolve(configuration);
+        var cluster = membership.Settings;
+        if (membership.Database is { } database)
+        {
+            silo.Configure<ClusterOptions>(o =>
+            {
+                o.ServiceId = cluster.ServiceId;
+                o.ClusterId = cluster.ClusterId;
+            });
+            silo.ConfigureEndpoints(membership.AdvertisedAddress, cluster.SiloPort, cluster.GatewayPort);
+            silo.UseAdoNetClustering(o =>
+            {
+                o.Invariant = database.Invariant;
+                o.ConnectionString = database.ConnectionString;
+            });
+
+            // The membership provider reads its queries at start, like grain storage: the schema comes first.
+            silo.Services.AddSingleton(new SchemaTarget(database));
+        }
+        else
+        {
+            var primary = cluster.PrimarySiloPort is { } port ? new IPEndPoint(membership.AdvertisedAddress, port) : null;
+            silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, primary, cluster.ServiceId, cluster.ClusterId);
+            silo.Configure<EndpointOptions>(o => o.AdvertisedIPAddress = membership.AdvertisedAddress);
+        }
+
         return silo.AddClientStore(configuration, contentRoot);
     }
 
@@ -48,7 +69,8 @@ public static class SiloBuilderExtensions
             .Validate(o => o.PushTimeout > TimeSpan.Zero, "ClientStore:PushTimeout must be positive.")
             .ValidateOnStart();
         silo.Services.AddSingleton(database);
-        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SchemaInstaller>();
+        silo.Services.AddSingleton(new SchemaTarget(database));
+        silo.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ILifecycleParticipant<ISiloLifecycle>, SchemaInstaller>());
         silo.Services.TryAddSingleton(TimeProvider.System);
 
         silo.UseSystemTextJsonGrainStorageSerializer();

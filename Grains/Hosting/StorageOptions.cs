@@ -7,6 +7,12 @@ public enum StorageProvider
 {
     /// <summary>An embedded SQLite file (the default): one process, no server.</summary>
     Sqlite,
+
+    /// <summary>A PostgreSQL server, through Npgsql.</summary>
+    PostgreSql,
+
+    /// <summary>A SQL Server (or Azure SQL) database, through Microsoft.Data.SqlClient.</summary>
+    SqlServer,
 }
 
 /// <summary>Where grain state lives, section <c>Storage</c>.</summary>
@@ -22,10 +28,16 @@ public sealed class StorageOptions
     [Required]
     public string SqlitePath { get; set; } = "data/clients.db";
 
-    /// <summary>A full ADO.NET connection string; overrides <see cref="SqlitePath"/>.</summary>
+    /// <summary>
+    /// A full ADO.NET connection string: overrides <see cref="SqlitePath"/> for SQLite, and is
+    /// required for the servers.
+    /// </summary>
     public string? ConnectionString { get; set; }
 
-    /// <summary>Seconds a statement may wait (for a lock, say) before it fails (default 30).</summary>
+    /// <summary>Seconds a statement may wait (for a lock, say) before it fails (default 30), whatever the provider.</summary>
     [Range(1, 600)]
     public int CommandTimeoutSeconds { get; set; } = 30;
+
+    /// <summary>True for the providers that run as a server several processes share.</summary>
+    public static bool IsServer(StorageProvider provider) => provider is StorageProvider.PostgreSql or StorageProvider.SqlServer;
 }

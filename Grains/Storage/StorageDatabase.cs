@@ -1,20 +1,34 @@
 using System.Data.Common;
 using System.Reflection;
 using Grains.Hosting;
+using Microsoft.Data.SqlClient;
 using Microsoft.Data.Sqlite;
+using Npgsql;
 
 namespace Grains.Storage;
 
-/// <summary>The database behind grain storage: how to reach it and how to lay out its schema.</summary>
+/// <summary>A database that holds our schema (grain state, cluster membership): how to reach it and how to lay it out.</summary>
 public sealed class StorageDatabase
 {
     /// <summary>The ADO.NET invariant under which Orleans finds Microsoft.Data.Sqlite.</summary>
     public const string SqliteInvariant = "System.Data.SQLite";
 
-    private StorageDatabase(StorageProvider provider, string invariant, string connectionString)
+    /// <summary>The ADO.NET invariant under which Orleans finds Npgsql.</summary>
+    public const string PostgreSqlInvariant = "Npgsql";
+
+    /// <summary>The ADO.NET invariant under which Orleans finds Microsoft.Data.SqlClient.</summary>
+    public const string SqlServerInvariant = "Microsoft.Data.SqlClient";
+
+    private StorageDatabase(StorageProvider provider, string connectionString)
     {
         Provider = provider;
-        Invariant = invariant;
+        Invariant = provider switch
+        {
+            StorageProvider.Sqlite => SqliteInvariant,
+            StorageProvider.PostgreSql => PostgreSqlInvariant,
+            StorageProvider.SqlServer => SqlServerInvariant,
+            _ => throw new ArgumentOutOfRangeException(nameof(provider), provider, null),
+        };
         ConnectionString = connectionString;
     }
 
@@ -28,6 +42,7 @@ public sealed class StorageDatabase
     public static StorageDatabase Create(StorageOptions options, string contentRoot)
     {
         ArgumentNullException.ThrowIfNull(options);
+        const string Key = StorageOptions.Section + ":" + nameof(StorageOptions.ConnectionString);
         switch (options.Provider)
         {
             case StorageProvider.Sqlite:
@@ -40,17 +55,54 @@ public sealed class StorageDatabase
                 builder.Mode = SqliteOpenMode.ReadWriteCreate;
                 builder.DefaultTimeout = options.CommandTimeoutSeconds;
                 builder.Pooling = true;
-                return new StorageDatabase(StorageProvider.Sqlite, SqliteInvariant, builder.ToString());
+                return new StorageDatabase(StorageProvider.Sqlite, builder.ToString());
+            case StorageProvider.PostgreSql or StorageProvider.SqlServer:
+                if (string.IsNullOrWhiteSpace(options.ConnectionString))
+                {
+                    throw new InvalidOperationException($"{Key} is required when {StorageOptions.Section}:{nameof(StorageOptions.Provider)} is {options.Provider}.");
+                }
+
+                return ForServer(options.Provider, options.ConnectionString, Key, options.CommandTimeoutSeconds);
             default:
-                throw new InvalidOperationException($"Storage:Provider '{options.Provider}' is not supported.");
+                throw new InvalidOperationException($"{StorageOptions.Section}:{nameof(StorageOptions.Provider)} '{options.Provider}' is not supported.");
+        }
+    }
+
+    /// <summary>
+    /// A PostgreSQL or SQL Server database; <paramref name="settingKey"/> names the setting the
+    /// connection string came from, for the message when it does not parse.
+    /// </summary>
+    public static StorageDatabase ForServer(StorageProvider provider, string connectionString, string settingKey, int commandTimeoutSeconds)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        try
+        {
+            switch (provider)
+            {
+                case StorageProvider.PostgreSql:
+                    var postgres = new NpgsqlConnectionStringBuilder(connectionString) { CommandTimeout = commandTimeoutSeconds };
+                    return new StorageDatabase(provider, postgres.ConnectionString);
+                case StorageProvider.SqlServer:
+                    var sqlServer = new SqlConnectionStringBuilder(connectionString) { CommandTimeout = commandTimeoutSeconds };
+                    return new StorageDatabase(provider, sqlServer.ConnectionString);
+                default:
+                    throw new InvalidOperationException($"{provider} is not a database server; {settingKey} needs PostgreSql or SqlServer.");
+            }
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or KeyNotFoundException)
+        {
+            throw new InvalidOperationException($"{settingKey} is not a valid {provider} connection string: {ex.Message}", ex);
         }
     }
 
     /// <summary>The schema scripts of this provider, in the order they are applied.</summary>
-    public IReadOnlyList<(string Name, string Text)> SchemaScripts()
+    public IReadOnlyList<(string Name, string Text)> SchemaScripts() => SchemaScripts(Provider);
+
+    /// <summary>The embedded schema scripts of <paramref name="provider"/>, in name order.</summary>
+    public static IReadOnlyList<(string Name, string Text)> SchemaScripts(StorageProvider provider)
     {
         var assembly = typeof(StorageDatabase).Assembly;
-        var prefix = $"Sql/{Provider}/";
+        var prefix = $"Sql/{provider}/";
         return [.. assembly.GetManifestResourceNames()
             .Where(n => n.StartsWith(prefix, StringComparison.Ordinal))
             .Order(StringComparer.Ordinal)
@@ -65,8 +117,37 @@ public sealed class StorageDatabase
             case StorageProvider.Sqlite:
                 await ApplySqliteAsync(cancellationToken);
                 break;
+            case StorageProvider.PostgreSql:
+                // A connection of its own: a script that fails leaves no half-done transaction in the pool.
+                await using (var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(ConnectionString) { Pooling = false }.ConnectionString))
+                {
+                    await ApplyServerScriptsAsync(connection, cancellationToken);
+                }
+
+                break;
+            case StorageProvider.SqlServer:
+                await using (var connection = new SqlConnection(new SqlConnectionStringBuilder(ConnectionString) { Pooling = false }.ConnectionString))
+                {
+                    await ApplyServerScriptsAsync(connection, cancellationToken);
+                }
+
+                break;
             default:
                 throw new InvalidOperationException($"No schema for {Provider}.");
+        }
+    }
+
+    /// <summary>
+    /// Runs each script as one command. Every server script opens its own transaction and first
+    /// takes the schema lock (pg_advisory_xact_lock, sp_getapplock), so processes that start at
+    /// once take turns, and the same file runs unchanged under psql or sqlcmd.
+    /// </summary>
+    private async Task ApplyServerScriptsAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        await connection.OpenAsync(cancellationToken);
+        foreach (var (_, text) in SchemaScripts())
+        {
+            await ExecuteAsync(connection, null, text, cancellationToken);
         }
     }
 
