@@ -1,4 +1,6 @@
 using Grains.Hosting;
+using Grains.Storage;
+using Orleans.Configuration;
 
 namespace WebSocketFrontend.Hosting;
 
@@ -6,13 +8,60 @@ namespace WebSocketFrontend.Hosting;
 public static class OrleansHostingExtensions
 {
     /// <summary>
-    /// Co-hosts a silo with localhost clustering and the client store (SQLite under <c>data/</c> by
-    /// default), so that one command gives a working server.
+    /// With localhost clustering (the default), co-hosts a silo with the client store (SQLite under
+    /// <c>data/</c> by default), so that one command gives a working server. With
+    /// <c>Cluster:Clustering=AdoNet</c>, becomes a pure client of a Silo cluster instead.
     /// </summary>
     public static WebApplicationBuilder AddGatewayCluster(this WebApplicationBuilder builder)
     {
+        var membership = ClusterMembership.Resolve(builder.Configuration);
+        if (membership.Database is { } database)
+        {
+            return builder.AddClusterClient(membership.Settings, database);
+        }
+
         var contentRoot = builder.Environment.ContentRootPath;
         builder.UseOrleans(silo => silo.AddClientManagement(builder.Configuration, contentRoot));
+        return builder;
+    }
+
+    /// <summary>
+    /// An Orleans client that finds the gateways in the membership table. It connects in the
+    /// background and keeps trying while no silo is up, so the frontend serves from the start:
+    /// until the first connection, every grain call fails at once and requests are answered
+    /// <c>unavailable</c>.
+    /// </summary>
+    private static WebApplicationBuilder AddClusterClient(this WebApplicationBuilder builder, ClusterSettings cluster, StorageDatabase database)
+    {
+        var hostedBefore = builder.Services.Where(d => d.ServiceType == typeof(IHostedService)).ToHashSet();
+        builder.UseOrleansClient(client =>
+        {
+            client.Configure<ClusterOptions>(o =>
+            {
+                o.ServiceId = cluster.ServiceId;
+                o.ClusterId = cluster.ClusterId;
+            });
+            client.UseAdoNetClustering(o =>
+            {
+                o.Invariant = database.Invariant;
+                o.ConnectionString = database.ConnectionString;
+            });
+            client.UseConnectionRetryFilter<KeepConnecting>();
+            client.AddOutgoingGrainCallFilter<FailFastWhileDisconnected>();
+        });
+
+        // Orleans starts its client as a hosted service whose start waits until a gateway answers,
+        // which would hold Kestrel back for as long as no silo runs. ClusterConnection starts that
+        // same client in the background instead.
+        var orleansHosted = builder.Services.Where(d => d.ServiceType == typeof(IHostedService) && !hostedBefore.Contains(d)).ToList();
+        if (orleansHosted.Count != 1)
+        {
+            throw new InvalidOperationException($"Expected the Orleans client to add one hosted service, found {orleansHosted.Count}.");
+        }
+
+        builder.Services.Remove(orleansHosted[0]);
+        builder.Services.AddSingleton<ClusterConnectionState>();
+        builder.Services.AddHostedService<ClusterConnection>();
         return builder;
     }
 }
