@@ -111,8 +111,10 @@ public sealed partial class KeepConnecting(ILogger<KeepConnecting> logger) : ICl
 }
 
 /// <summary>
-/// Until the client has connected, a call to one of our grains fails at once instead of reaching a
-/// message center that does not exist yet; the request handler answers it <c>unavailable</c>.
+/// Until the client has connected, a call to one of our grains fails at once with a clear reason;
+/// the request handler answers it <c>unavailable</c>. Mostly Orleans fails such a call even
+/// earlier (before the cluster's manifest arrives, <c>GetGrain</c> knows no grain class), but once
+/// the manifest is in and the start has not finished, the call would reach a half-started client.
 /// Orleans' own start-up calls (to system targets) pass.
 /// </summary>
 public sealed class FailFastWhileDisconnected(ClusterConnectionState state) : IOutgoingGrainCallFilter
