@@ -1,0 +1,104 @@
+using System.Net;
+using Grains.Hosting;
+using Grains.Storage;
+using Microsoft.Extensions.Configuration;
+using Tests.Infrastructure;
+using WebSocketFrontend.Hosting;
+
+namespace Tests.Hosting;
+
+/// <summary>Providers chosen by configuration; a wrong or missing setting stops the start with a message naming its key.</summary>
+public sealed class ClusterConfigurationTests
+{
+    private const string Postgres = "Host=127.0.0.1;Username=u;Password=p;Database=d";
+    private const string SqlServer = "Server=127.0.0.1;Database=d;User Id=u;Password=p;TrustServerCertificate=True";
+
+    [Fact]
+    public void LocalhostClusteringWithSqliteIsTheDefault()
+    {
+        var membership = ClusterMembership.Resolve(Configuration());
+
+        Assert.Equal(ClusteringMode.Localhost, membership.Settings.Clustering);
+        Assert.Null(membership.Database);
+        Assert.Equal(IPAddress.Loopback, membership.AdvertisedAddress);
+        var storage = StorageDatabase.Create(new StorageOptions(), "/srv");
+        Assert.Equal(("System.Data.SQLite", StorageProvider.Sqlite), (storage.Invariant, storage.Provider));
+    }
+
+    [Theory]
+    [InlineData("PostgreSql", Postgres, "Npgsql")]
+    [InlineData("SqlServer", SqlServer, "Microsoft.Data.SqlClient")]
+    public void AdoNetClusteringDefaultsToTheStorageServer(string provider, string connectionString, string invariant)
+    {
+        var membership = ClusterMembership.Resolve(Configuration(
+            ("Storage:Provider", provider), ("Storage:ConnectionString", connectionString), ("Cluster:Clustering", "AdoNet"),
+            ("Cluster:AdvertisedAddress", "10.0.0.7")));
+
+        Assert.NotNull(membership.Database);
+        Assert.Equal(invariant, membership.Database.Invariant);
+        Assert.Equal(StorageDatabase.Create(new StorageOptions { Provider = Enum.Parse<StorageProvider>(provider), ConnectionString = connectionString }, "/").ConnectionString,
+            membership.Database.ConnectionString);
+        Assert.Equal(IPAddress.Parse("10.0.0.7"), membership.AdvertisedAddress);
+    }
+
+    [Fact]
+    public void AdoNetClusteringBesideSqliteStorageTakesItsOwnServer()
+    {
+        var membership = ClusterMembership.Resolve(Configuration(
+            ("Cluster:Clustering", "AdoNet"), ("Cluster:Provider", "PostgreSql"), ("Cluster:ConnectionString", Postgres)));
+
+        Assert.Equal("Npgsql", membership.Database?.Invariant);
+        Assert.Contains("Database=d", membership.Database?.ConnectionString, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Storage:ConnectionString is required when Storage:Provider is PostgreSql", "Storage:Provider", "PostgreSql")]
+    [InlineData("Storage:ConnectionString is required when Storage:Provider is SqlServer", "Storage:Provider", "SqlServer")]
+    public void AServerStorageWithoutConnectionStringIsRefused(string message, string key, string value)
+    {
+        var ex = Assert.Throws<InvalidOperationException>(() => Storage(Configuration((key, value))));
+        Assert.StartsWith(message, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AConnectionStringThatDoesNotParseIsRefusedByItsKey()
+    {
+        var ex = Assert.Throws<InvalidOperationException>(() => Storage(Configuration(("Storage:Provider", "PostgreSql"), ("Storage:ConnectionString", "Nonsense=1"))));
+        Assert.StartsWith("Storage:ConnectionString is not a valid PostgreSql connection string", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Cluster:Provider", "Cluster:Clustering", "AdoNet")]
+    [InlineData("Cluster:Provider must be PostgreSql or SqlServer", "Cluster:Provider", "Sqlite")]
+    [InlineData("Cluster:ConnectionString is required", "Cluster:Provider", "SqlServer")]
+    [InlineData("Cluster:AdvertisedAddress 'gateway.local' is not an IP address", "Cluster:AdvertisedAddress", "gateway.local")]
+    public void AWrongClusterSettingIsRefusedByItsKey(string message, string key, string value)
+    {
+        (string, string)[] settings = key == "Cluster:Clustering" ? [(key, value)] : [("Cluster:Clustering", "AdoNet"), (key, value)];
+        var ex = Assert.Throws<InvalidOperationException>(() => ClusterMembership.Resolve(Configuration(settings)));
+        Assert.StartsWith(message, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AnUnknownProviderNameIsRefusedByItsKey()
+    {
+        var ex = Assert.Throws<InvalidOperationException>(() => ClusterMembership.Resolve(Configuration(("Cluster:Clustering", "Consul"))));
+        Assert.Contains("Cluster:Clustering", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TheFrontendAndTheSiloRefuseToStartOnAWrongSetting()
+    {
+        var frontend = Assert.Throws<InvalidOperationException>(() => GatewayApplication.Create(["--Cluster:Clustering=AdoNet", "--Storage:Provider=PostgreSql"]));
+        Assert.StartsWith("Cluster:ConnectionString is required", frontend.Message, StringComparison.Ordinal);
+
+        var silo = Assert.Throws<InvalidOperationException>(() => SiloServer.Build(new Dictionary<string, string> { ["Storage:Provider"] = "SqlServer" }));
+        Assert.StartsWith("Storage:ConnectionString is required when Storage:Provider is SqlServer", silo.Message, StringComparison.Ordinal);
+    }
+
+    private static StorageDatabase Storage(IConfiguration configuration) =>
+        StorageDatabase.Create(configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions(), "/srv");
+
+    private static IConfiguration Configuration(params (string Key, string Value)[] settings) =>
+        new ConfigurationBuilder().AddInMemoryCollection(settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value))).Build();
+}
