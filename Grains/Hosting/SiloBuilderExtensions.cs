@@ -6,12 +6,16 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Orleans.Configuration;
+using Orleans.Storage;
 
 namespace Grains.Hosting;
 
 /// <summary>Adds the client-management grains' storage and settings to a silo.</summary>
 public static class SiloBuilderExtensions
 {
+    /// <summary>The ADO.NET provider's own name; grains use <see cref="Names.Storage"/>, which wraps it.</summary>
+    private const string AdoNetStorage = Names.Storage + ".AdoNet";
+
     /// <summary>
     /// Everything a silo of this product needs: cluster membership from the <c>Cluster</c> section
     /// (localhost, or ADO.NET clustering on PostgreSQL or SQL Server), then <see cref="AddClientStore"/>.
@@ -21,6 +25,12 @@ public static class SiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         var membership = ClusterMembership.Resolve(configuration);
         var cluster = membership.Settings;
+        silo.Configure<ClusterMembershipOptions>(o =>
+        {
+            // Orleans' defaults unless configured: a smaller cluster (or a test) may want a killed silo found sooner.
+            o.ProbeTimeout = cluster.ProbeTimeout ?? o.ProbeTimeout;
+            o.NumMissedProbesLimit = cluster.NumMissedProbesLimit ?? o.NumMissedProbesLimit;
+        });
         if (membership.Database is { } database)
         {
             silo.Configure<ClusterOptions>(o =>
@@ -74,13 +84,20 @@ public static class SiloBuilderExtensions
         silo.Services.TryAddSingleton(TimeProvider.System);
 
         silo.UseSystemTextJsonGrainStorageSerializer();
-        silo.AddAdoNetGrainStorage(Names.Storage, o =>
+        silo.AddAdoNetGrainStorage(AdoNetStorage, o =>
         {
             o.Invariant = database.Invariant;
             o.ConnectionString = database.ConnectionString;
 
             // Deleting a client or an emptied queue segment removes its row instead of leaving an empty one.
             o.DeleteStateOnClear = true;
+        });
+
+        // Grains name Names.Storage; behind it is the ADO.NET provider, with SQLite's writes queued in-process.
+        silo.Services.AddKeyedSingleton<IGrainStorage>(Names.Storage, (services, _) =>
+        {
+            var adoNet = services.GetRequiredKeyedService<IGrainStorage>(AdoNetStorage);
+            return database.Provider == StorageProvider.Sqlite ? new SerializedWriteGrainStorage(adoNet) : adoNet;
         });
         return silo;
     }
