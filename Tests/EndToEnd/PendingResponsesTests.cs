@@ -179,6 +179,28 @@ public sealed class PendingResponsesTests(GatewayFixture fixture)
     }
 
     [Fact]
+    public async Task ADeletedClientCannotSendFromTheSocketItWasLoggedInOn()
+    {
+        await using var client = await WsClient.ConnectAsync(Ws);
+        var (token, id) = await client.RegisterAsync(new { name = "short-lived" });
+        await client.RequestAsync("login", new { token });
+        Assert.Equal("online", (await client.RequestAsync("send", new { token, to = id, payload = "self" })).Parameters().GetProperty("delivered").GetString());
+
+        Assert.Equal("deleted", (await client.RequestAsync("delete", new { token })).Action());
+
+        var told = await client.NextPushAsync();
+        while (told.Action() == "response")
+        {
+            told = await client.NextPushAsync();
+        }
+
+        Assert.Equal("loggedOut", told.Action());
+        Assert.Equal("deleted", told.Parameters().GetProperty("reason").GetString());
+        Assert.Equal("invalid_token", (await client.RequestAsync("send", new { token, to = id, payload = "again" })).ErrorCode());
+        Assert.Equal("not_logged_in", (await client.RequestAsync("online")).ErrorCode());
+    }
+
+    [Fact]
     public async Task OnlineListsLoggedInClientsInPages()
     {
         await using var a = await WsClient.ConnectAsync(Ws);

@@ -8,5 +8,5 @@ public readonly record struct Reply(byte[] Frame, Func<Task>? AfterWritten = nul
     public static implicit operator Reply(byte[] frame) => new(frame);
 }
 
-/// <summary>A socket's login: the client and the registration its mailbox holds.</summary>
-public sealed record SessionLogin(int ClientId, SessionRegistration Registration);
+/// <summary>A socket's login: the client, the digest of the token it logged in with, and the registration its mailbox holds.</summary>
+public sealed record SessionLogin(int ClientId, string Digest, SessionRegistration Registration);

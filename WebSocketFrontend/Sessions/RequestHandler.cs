@@ -42,7 +42,7 @@ public sealed partial class RequestHandler(
                 "register" => await RegisterAsync(request),
                 "login" => await LoginAsync(session, request),
                 "update" => await UpdateAsync(request),
-                "send" => await SendAsync(request),
+                "send" => await SendAsync(session, request),
                 "ack" => await AckAsync(session, request),
                 "logout" => await LogoutAsync(session, request),
                 "delete" => await DeleteAsync(request),
@@ -102,7 +102,8 @@ public sealed partial class RequestHandler(
     private async Task<Reply> LoginAsync(WebSocketSession session, ClientRequest request)
     {
         var ackMode = OptionalBool(request.Parameters, "ack");
-        var client = await AuthenticateAsync(request.Parameters);
+        var digest = TokenDigest.Of(ReadToken(request.Parameters));
+        var client = await grains.GetGrain<IClientGrain>(digest).Get() ?? throw InvalidToken();
         if (session.Login is { } previous && session.ClearLogin(previous))
         {
             await ForgetAsync(session.Id, previous);
@@ -114,7 +115,7 @@ public sealed partial class RequestHandler(
         // Pushes that race this login wait until its reply is queued, so the queue comes first.
         session.BeginLogin();
         var queue = await mailbox.Attach(registration, SessionValidity);
-        var login = new SessionLogin(client.Id, registration);
+        var login = new SessionLogin(client.Id, digest, registration);
         session.SetLogin(login);
         try
         {
@@ -164,14 +165,19 @@ public sealed partial class RequestHandler(
         return replies.Write("updated", request.RequestIdJson);
     }
 
-    private async Task<Reply> SendAsync(ClientRequest request)
+    private async Task<Reply> SendAsync(WebSocketSession session, ClientRequest request)
     {
-        var token = ReadToken(request.Parameters);
+        var digest = TokenDigest.Of(ReadToken(request.Parameters));
         var to = RequireInt(request.Parameters, "to");
         var payload = ReadPayload(request.Parameters);
-        var sender = await grains.GetGrain<IClientGrain>(TokenDigest.Of(token)).Get() ?? throw InvalidToken();
+
+        // A socket sending with the token it logged in with is known already: its mailbox logs it
+        // out if the client is deleted, so the login vouches for the token without another call.
+        var senderId = session.Login is { } login && login.Digest == digest
+            ? login.ClientId
+            : (await grains.GetGrain<IClientGrain>(digest).Get() ?? throw InvalidToken()).Id;
         var result = to > 0
-            ? await grains.GetGrain<IClientIdGrain>(to).Send(sender.Id, payload)
+            ? await grains.GetGrain<IClientIdGrain>(to).Send(senderId, payload)
             : new SendResult(SendStatus.NotFound, 0);
         GatewayMetrics.CountSent(result);
         return replies.Write("sent", request.RequestIdJson, Sent(result, to), static (w, r) =>
@@ -235,12 +241,6 @@ public sealed partial class RequestHandler(
     {
         await grains.GetGrain<IClientIdGrain>(login.ClientId).Detach(sessionId);
         await OnlineDirectory.For(grains, sessionId).Remove(sessionId);
-    }
-
-    private async Task<ClientSnapshot> AuthenticateAsync(JsonElement parameters)
-    {
-        var token = ReadToken(parameters);
-        return await grains.GetGrain<IClientGrain>(TokenDigest.Of(token)).Get() ?? throw InvalidToken();
     }
 
     private static SendResult Sent(SendResult result, int to) => result.Status switch

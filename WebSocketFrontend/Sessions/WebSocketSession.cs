@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Threading.Channels;
-using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Connections;
 using WebSocketFrontend.Hosting;
 using WebSocketFrontend.Protocol;
@@ -22,7 +21,7 @@ public sealed partial class WebSocketSession : IDisposable
     private readonly ProtocolOptions _options;
     private readonly Channel<Outgoing> _outbox;
     private readonly CancellationTokenSource _abort = new();
-    private readonly TokenBucketRateLimiter _limiter;
+    private readonly RequestBudget _budget;
     private readonly ITimer _idleTimer;
     private ITimer? _closeDeadline;
     private int _closing;
@@ -42,14 +41,7 @@ public sealed partial class WebSocketSession : IDisposable
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
         });
-        _limiter = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = _options.RequestBurst,
-            TokensPerPeriod = _options.RequestsPerSecond,
-            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        });
+        _budget = new RequestBudget(_options.RequestsPerSecond, _options.RequestBurst, services.Time);
         _idleTimer = services.Time.CreateTimer(
             static s => ((WebSocketSession)s!).RequestClose(WebSocketCloseStatus.EndpointUnavailable, "idle timeout"),
             this, _options.KeepAliveTimeout, Timeout.InfiniteTimeSpan);
@@ -183,7 +175,6 @@ public sealed partial class WebSocketSession : IDisposable
     {
         _idleTimer.Dispose();
         _closeDeadline?.Dispose();
-        _limiter.Dispose();
         _abort.Dispose();
     }
 
@@ -300,7 +291,7 @@ public sealed partial class WebSocketSession : IDisposable
         var parsed = RequestParser.TryParse(frame, out var request, out var error);
         using (request)
         {
-            if (!_limiter.AttemptAcquire().IsAcquired)
+            if (!_budget.TryTake())
             {
                 return _services.Replies.Error(ErrorCodes.RateLimited, "Too many requests on this connection; slow down.",
                     request?.Action ?? error?.Action, request?.RequestIdJson ?? error?.RequestIdJson);
