@@ -58,4 +58,17 @@ public sealed class ClusterSettings
     /// </summary>
     [Range(1, 65535)]
     public int? PrimarySiloPort { get; set; }
+
+    /// <summary>
+    /// Silos only: the initial timeout of a liveness probe of another silo, which also paces the
+    /// probes (Orleans adapts it between half and four times this). Unset, Orleans' default of 5 s.
+    /// A silo killed without leaving is declared dead after about <see cref="NumMissedProbesLimit"/>
+    /// probe periods; until then calls to the grains it hosted answer <c>unavailable</c>.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan? ProbeTimeout { get; set; }
+
+    /// <summary>Silos only: missed probes after which a silo is suspected and voted dead. Unset, Orleans' default of 3.</summary>
+    [Range(1, 100)]
+    public int? NumMissedProbesLimit { get; set; }
 }

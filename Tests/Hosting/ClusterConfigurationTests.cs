@@ -1,7 +1,11 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net;
 using Grains.Hosting;
 using Grains.Storage;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using Tests.Infrastructure;
 using WebSocketFrontend.Hosting;
 
@@ -94,6 +98,29 @@ public sealed class ClusterConfigurationTests
 
         var silo = Assert.Throws<InvalidOperationException>(() => SiloServer.Build(new Dictionary<string, string> { ["Storage:Provider"] = "SqlServer" }));
         Assert.StartsWith("Storage:ConnectionString is required when Storage:Provider is SqlServer", silo.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ProbeSettingsReachTheSilosMembershipOptionsAndDefaultToOrleans()
+    {
+        using var tuned = SiloServer.Build(new Dictionary<string, string> { ["Cluster:ProbeTimeout"] = "00:00:02", ["Cluster:NumMissedProbesLimit"] = "2" });
+        var options = tuned.Services.GetRequiredService<IOptions<ClusterMembershipOptions>>().Value;
+        Assert.Equal((TimeSpan.FromSeconds(2), 2), (options.ProbeTimeout, options.NumMissedProbesLimit));
+
+        using var plain = SiloServer.Build(new Dictionary<string, string>());
+        var defaults = plain.Services.GetRequiredService<IOptions<ClusterMembershipOptions>>().Value;
+        var orleans = new ClusterMembershipOptions();
+        Assert.Equal((orleans.ProbeTimeout, orleans.NumMissedProbesLimit), (defaults.ProbeTimeout, defaults.NumMissedProbesLimit));
+    }
+
+    [Theory]
+    [InlineData("Cluster:ProbeTimeout", "00:00:00.010", "ProbeTimeout")]
+    [InlineData("Cluster:ProbeTimeout", "01:00:00", "ProbeTimeout")]
+    [InlineData("Cluster:NumMissedProbesLimit", "0", "NumMissedProbesLimit")]
+    public void AProbeSettingOutOfRangeIsRefused(string key, string value, string field)
+    {
+        var ex = Assert.Throws<ValidationException>(() => ClusterMembership.Resolve(Configuration((key, value))));
+        Assert.Contains(field, ex.Message, StringComparison.Ordinal);
     }
 
     private static StorageDatabase Storage(IConfiguration configuration) =>
