@@ -10,9 +10,12 @@ public sealed class ApiClient : IDisposable
 {
     private readonly HttpClient _http;
 
-    public ApiClient(Uri baseUri, string? adminKey = GatewayServer.AdminKey)
+    /// <param name="baseUri">The frontend's HTTP address.</param>
+    /// <param name="adminKey">The bearer key sent with every call; null sends none.</param>
+    /// <param name="timeout">How long one call may take; unset, <see cref="WsClient.Timeout"/>.</param>
+    public ApiClient(Uri baseUri, string? adminKey = GatewayServer.AdminKey, TimeSpan? timeout = null)
     {
-        _http = new HttpClient { BaseAddress = baseUri, Timeout = WsClient.Timeout };
+        _http = new HttpClient { BaseAddress = baseUri, Timeout = timeout ?? WsClient.Timeout };
         if (adminKey is not null)
         {
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", adminKey);

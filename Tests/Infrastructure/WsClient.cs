@@ -48,13 +48,17 @@ public sealed class WsClient : IAsyncDisposable
     }
 
     /// <summary>Sends a request and returns the reply's body; pushes that arrive first are kept for <see cref="NextPushAsync"/>.</summary>
-    public async Task<JsonElement> RequestAsync(string action, object? parameters = null)
+    public Task<JsonElement> RequestAsync(string action, object? parameters = null) => RequestAsync(action, parameters, Timeout);
+
+    /// <summary>As <see cref="RequestAsync(string, object?)"/>, waiting up to <paramref name="timeout"/> for the reply instead of <see cref="Timeout"/>.</summary>
+    public async Task<JsonElement> RequestAsync(string action, object? parameters, TimeSpan timeout)
     {
         var id = Interlocked.Increment(ref _nextRequestId);
         await SendTextAsync(Envelope(action, parameters, id));
+        using var bound = Bound(timeout);
         for (var i = 0; i < 10_000; i++)
         {
-            var message = await ReceiveAsync();
+            var message = await ReceiveBodyAsync(bound.Token);
             if (message.TryGetProperty("requestId", out var replyId))
             {
                 Assert.Equal(id, replyId.GetInt32());
@@ -74,7 +78,13 @@ public sealed class WsClient : IAsyncDisposable
     /// <summary>The next server message's body, after checking its event.</summary>
     public async Task<JsonElement> ReceiveAsync()
     {
-        var text = await ReceiveTextAsync() ?? throw new InvalidOperationException($"The server closed the socket: {_socket.CloseStatus} {_socket.CloseStatusDescription}");
+        using var bound = Bound();
+        return await ReceiveBodyAsync(bound.Token);
+    }
+
+    private async Task<JsonElement> ReceiveBodyAsync(CancellationToken cancellationToken)
+    {
+        var text = await ReceiveTextUntilAsync(cancellationToken) ?? throw new InvalidOperationException($"The server closed the socket: {_socket.CloseStatus} {_socket.CloseStatusDescription}");
         using var document = JsonDocument.Parse(text);
         Assert.Equal("instace.to.client", document.RootElement.GetProperty("event").GetString());
         return document.RootElement.GetProperty("body").Clone();
@@ -84,11 +94,21 @@ public sealed class WsClient : IAsyncDisposable
     public async Task<string?> ReceiveTextAsync()
     {
         using var bound = Bound();
+        return await ReceiveTextUntilAsync(bound.Token);
+    }
+
+    /// <summary>
+    /// The next text message, or null when the server closed the socket, waiting as long as
+    /// <paramref name="cancellationToken"/> lets it: for a reader that listens to a quiet socket
+    /// longer than <see cref="Timeout"/>. Cancelling aborts the socket, as it does for any receive.
+    /// </summary>
+    public async Task<string?> ReceiveTextUntilAsync(CancellationToken cancellationToken)
+    {
         var buffer = new byte[16 * 1024];
         using var message = new MemoryStream();
         while (true)
         {
-            var result = await _socket.ReceiveAsync(buffer, bound.Token);
+            var result = await _socket.ReceiveAsync(buffer, cancellationToken);
             if (result.MessageType == WebSocketMessageType.Close)
             {
                 return null;
@@ -134,10 +154,12 @@ public sealed class WsClient : IAsyncDisposable
         _socket.Dispose();
     }
 
-    private static CancellationTokenSource Bound()
+    private static CancellationTokenSource Bound() => Bound(Timeout);
+
+    private static CancellationTokenSource Bound(TimeSpan timeout)
     {
         var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        cts.CancelAfter(Timeout);
+        cts.CancelAfter(timeout);
         return cts;
     }
 }
