@@ -276,11 +276,23 @@ public sealed partial class ClientIdGrain(
         }
 
         var emptied = _queue.SegmentsEmptiedBy(upTo);
-        await WriteHeaderAsync(h =>
+        if (emptied.Count < _queue.SegmentCount)
         {
-            h.Head = upTo + 1;
-            h.Segments.RemoveAll(emptied.Contains);
-        });
+            // A segment keeps responses on both sides of the cut: only the header's head says which are gone.
+            await WriteHeaderAsync(h =>
+            {
+                h.Head = upTo + 1;
+                h.Segments.RemoveAll(emptied.Contains);
+            });
+        }
+        else
+        {
+            // The whole queue goes: deleting its segments says it all. The header learns it at its next
+            // write; until then it names segments that are no longer there, which read as empty.
+            state.State.Head = upTo + 1;
+            state.State.Segments.RemoveAll(emptied.Contains);
+        }
+
         await _queue.RemoveAsync(upTo, emptied, ex => LogSegmentDeleteFailed(logger, ex, this.GetPrimaryKeyLong()));
     }
 

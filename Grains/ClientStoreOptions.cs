@@ -16,10 +16,11 @@ public sealed class ClientStoreOptions
     public long MaxQueuedBytes { get; set; } = 1024 * 1024;
 
     /// <summary>
-    /// Responses per stored queue segment (default 32). Storing a response rewrites only the last
-    /// segment, so the cost of an enqueue does not grow with the depth of the queue.
+    /// Responses per stored queue segment (default 64). Storing a response rewrites only the last
+    /// segment, so the cost of an enqueue does not grow with the depth of the queue; emptying a
+    /// queue deletes one row per segment.
     /// </summary>
-    public int QueueSegmentSize { get; set; } = 32;
+    public int QueueSegmentSize { get; set; } = 64;
 
     /// <summary>Sequence numbers reserved per write of a queue's header (default 1,000).</summary>
     public int SeqBlockSize { get; set; } = 1000;

@@ -15,6 +15,9 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
 
     public int Count { get; private set; }
 
+    /// <summary>Segments held in memory (those that still hold responses, and the tail).</summary>
+    public int SegmentCount => _segments.Count;
+
     public long Bytes { get; private set; }
 
     /// <summary>Every queued response, oldest first.</summary>

@@ -57,6 +57,31 @@ public sealed class MailboxTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task AQueueEmptiedWholeComesBackEmptyAfterDeactivationAndKeepsItsOrder()
+    {
+        var (id, mailbox) = await RegisterAsync();
+        long last = 0;
+        for (var i = 0; i < 100; i++)
+        {
+            last = (await mailbox.Send(null, $"{i}")).Seq;
+        }
+
+        var session = Session(new RecordingObserver(), ackMode: true);
+        await mailbox.Attach(session, Valid);
+        Assert.True(await mailbox.Acknowledge(session.SessionId, last));
+        Assert.DoesNotContain(RowsOf(id), r => r.Key.StartsWith("queue.", StringComparison.Ordinal));
+        await Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero, TestContext.Current.CancellationToken);
+
+        Assert.Empty(await mailbox.Attach(Session(new RecordingObserver(), ackMode: true), Valid));
+        var later = new[] { await mailbox.Send(null, "a"), await mailbox.Send(null, "b") };
+        await Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero, TestContext.Current.CancellationToken);
+
+        var queue = await mailbox.Attach(Session(new RecordingObserver(), ackMode: true), Valid);
+        Assert.Equal(later.Select(r => r.Seq), queue.Select(r => r.Seq));
+        Assert.All(queue, r => Assert.True(r.Seq > last));
+    }
+
+    [Fact]
     public async Task AQueueAtItsCountBoundRefusesTheNextResponseAndKeepsTheRest()
     {
         var (_, mailbox) = await RegisterAsync();
