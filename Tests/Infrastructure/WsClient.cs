@@ -71,6 +71,14 @@ public sealed class WsClient : IAsyncDisposable
         throw new InvalidOperationException($"No reply to request {id}.");
     }
 
+    /// <summary>Takes the messages that arrived before a reply and were kept, for a reader that goes on with <see cref="ReceiveTextUntilAsync"/>.</summary>
+    public IReadOnlyList<JsonElement> TakeKeptPushes()
+    {
+        var kept = _unsolicited.ToArray();
+        _unsolicited.Clear();
+        return kept;
+    }
+
     /// <summary>The next message that answers no request (a <c>response</c> push, a <c>loggedOut</c>).</summary>
     public async Task<JsonElement> NextPushAsync() =>
         _unsolicited.TryDequeue(out var kept) ? kept : await ReceiveAsync();
