@@ -18,20 +18,30 @@ public sealed class HostProcess : IAsyncDisposable
 
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
+    private readonly StreamWriter _log;
+    private bool _logClosed;
 
-    private HostProcess(string name, Process process)
+    private HostProcess(string name, Process process, string logPath)
     {
         Name = name;
         _process = process;
+        LogPath = logPath;
+        _log = new StreamWriter(logPath) { AutoFlush = true };
     }
+
+    /// <summary>Every line the process wrote, in full.</summary>
+    public string LogPath { get; }
 
     /// <summary>The name the test gave it (<c>silo-1</c>, <c>frontend-2</c>), used in failure messages.</summary>
     public string Name { get; }
 
     public bool HasExited => _process.HasExited;
 
-    /// <summary>Starts <c>&lt;project&gt;.dll</c> from its own build output; <paramref name="settings"/> become <c>--Key=Value</c> arguments.</summary>
-    public static HostProcess Start(string name, string project, IReadOnlyDictionary<string, string> settings)
+    /// <summary>
+    /// Starts <c>&lt;project&gt;.dll</c> from its own build output; <paramref name="settings"/> become
+    /// <c>--Key=Value</c> arguments, and its output goes to <c>&lt;name&gt;.log</c> in <paramref name="logFolder"/>.
+    /// </summary>
+    public static HostProcess Start(string name, string project, IReadOnlyDictionary<string, string> settings, string logFolder)
     {
         var dll = BuiltDll(project);
         var start = new ProcessStartInfo(DotnetHost())
@@ -50,7 +60,7 @@ public sealed class HostProcess : IAsyncDisposable
 
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         var process = new Process { StartInfo = start };
-        var host = new HostProcess(name, process);
+        var host = new HostProcess(name, process, Path.Combine(logFolder, name + ".log"));
         process.OutputDataReceived += (_, e) => host.Keep(e.Data);
         process.ErrorDataReceived += (_, e) => host.Keep(e.Data is null ? null : "stderr: " + e.Data);
         process.Start();
@@ -107,7 +117,7 @@ public sealed class HostProcess : IAsyncDisposable
     {
         var kept = _output.ToArray();
         var state = _process.HasExited ? $"exited with {_process.ExitCode}" : "running";
-        return $"----- {Name} ({state}), last {Math.Min(lines, kept.Length)} of its lines -----\n" +
+        return $"----- {Name} ({state}), last {Math.Min(lines, kept.Length)} of its lines; all of them in {LogPath} -----\n" +
             string.Join('\n', kept.TakeLast(lines));
     }
 
@@ -123,6 +133,11 @@ public sealed class HostProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+        lock (_log)
+        {
+            _logClosed = true;
+            _log.Dispose();
+        }
     }
 
     private void Keep(string? line)
@@ -130,6 +145,14 @@ public sealed class HostProcess : IAsyncDisposable
         if (line is null)
         {
             return;
+        }
+
+        lock (_log)
+        {
+            if (!_logClosed)
+            {
+                _log.WriteLine(line);
+            }
         }
 
         _output.Enqueue(line.Length > KeptLineLength ? line[..KeptLineLength] + " …" : line);

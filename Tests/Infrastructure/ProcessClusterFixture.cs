@@ -24,7 +24,9 @@ public sealed class ProcessClusterFixture : IAsyncLifetime
 
     private readonly List<HostProcess> _processes = [];
     private readonly string _clusterId = $"cluster-{Guid.NewGuid():N}";
+    private readonly string _logFolder = Path.Combine(Path.GetTempPath(), "cm-tests", "process-logs", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8]);
     private TestDatabaseOnServer? _database;
+    private bool _keepLogs;
 
     public TestDatabaseOnServer Database => _database ?? throw new InvalidOperationException("No database.");
 
@@ -120,8 +122,12 @@ public sealed class ProcessClusterFixture : IAsyncLifetime
         Assert.Fail($"{frontend.Process.Name} never became ready.\n{frontend.Process.Tail()}");
     }
 
-    /// <summary>The last output of every process started, for a failure message.</summary>
-    public string Tails(int lines = 80) => string.Join("\n\n", _processes.Select(p => p.Tail(lines)));
+    /// <summary>The last output of every process started, for a failure message; their whole logs are then kept.</summary>
+    public string Tails(int lines = 80)
+    {
+        _keepLogs = true;
+        return string.Join("\n\n", _processes.Select(p => p.Tail(lines)));
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -134,6 +140,11 @@ public sealed class ProcessClusterFixture : IAsyncLifetime
         {
             await _database.DisposeAsync();
         }
+
+        if (!_keepLogs && Directory.Exists(_logFolder))
+        {
+            Directory.Delete(_logFolder, recursive: true);
+        }
     }
 
     private HostProcess Start(string name, string project, Dictionary<string, string> shared, IReadOnlyDictionary<string, string>? settings)
@@ -143,7 +154,8 @@ public sealed class ProcessClusterFixture : IAsyncLifetime
             shared[key] = value;
         }
 
-        var process = HostProcess.Start(name, project, shared);
+        Directory.CreateDirectory(_logFolder);
+        var process = HostProcess.Start(name, project, shared, _logFolder);
         _processes.Add(process);
         return process;
     }
