@@ -58,11 +58,16 @@ public sealed partial class RequestHandler(
             GatewayMetrics.Requests.WithLabels(action, ex.Code).Inc();
             return replies.Error(ex.Code, ex.Message, request.Action, request.RequestIdJson);
         }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception ex)
         {
             // Grain calls fail only for infrastructure reasons (storage, cluster, timeouts): the
-            // request changed nothing it could not undo, and the client may retry.
-            LogUnavailable(logger, ex, request.Action);
+            // request changed nothing it could not undo, and the client may retry. A socket that
+            // went away meanwhile never reads the answer; that is no failure worth a log line.
+            if (!cancellationToken.IsCancellationRequested)
+            {
+                LogUnavailable(logger, ex, request.Action);
+            }
+
             GatewayMetrics.Requests.WithLabels(action, ErrorCodes.Unavailable).Inc();
             return replies.Error(ErrorCodes.Unavailable, "Storage or cluster unavailable; nothing was changed, retry later.", request.Action, request.RequestIdJson);
         }

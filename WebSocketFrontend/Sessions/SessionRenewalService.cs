@@ -65,27 +65,33 @@ public sealed partial class SessionRenewalService(
 
             try
             {
-                if (!await grains.GetGrain<IClientIdGrain>(login.ClientId).Renew(login.Registration, handler.SessionValidity))
+                // Bounded per call: a call lost with a dying silo must not hold up the rest of the round.
+                var renewal = grains.GetGrain<IClientIdGrain>(login.ClientId).Renew(login.Registration, handler.SessionValidity);
+                if (!await renewal.WaitAsync(_options.SessionRenewInterval, cancellationToken))
                 {
                     // Another socket took the client over while this one could not be told.
                     await observer.LoggedOut(session.Id, "takeover");
                 }
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 LogSessionRenewalFailed(logger, ex, session.Id);
             }
         });
     }
 
-    private async Task RenewDirectoryAsync(CancellationToken cancellationToken)
+    private Task RenewDirectoryAsync(CancellationToken cancellationToken) =>
+        Task.WhenAll(Enumerable.Range(0, OnlineDirectory.ShardCount).Select(shard => RenewShardAsync(shard, cancellationToken)));
+
+    private async Task RenewShardAsync(int shard, CancellationToken cancellationToken)
     {
-        for (var shard = 0; shard < OnlineDirectory.ShardCount; shard++)
+        var directory = grains.GetGrain<IOnlineDirectoryGrain>(shard);
+        try
         {
-            var directory = grains.GetGrain<IOnlineDirectoryGrain>(shard);
-            if (await directory.Renew(frontend.Id, handler.DirectoryLease))
+            // Bounded per shard, like sessions: one lost call must not let the other shards' leases lapse.
+            if (await directory.Renew(frontend.Id, handler.DirectoryLease).WaitAsync(_options.DirectoryLeaseInterval, cancellationToken))
             {
-                continue;
+                return;
             }
 
             // The shard restarted and lost its memory (or never knew this frontend): tell it again.
@@ -93,12 +99,19 @@ public sealed partial class SessionRenewalService(
                 .Where(s => OnlineDirectory.ShardOf(s.Id) == shard && s.Login is not null)
                 .Select(s => new OnlineEntry(s.Id, s.Login!.ClientId, frontend.Id))
                 .ToImmutableArray();
-            await directory.Restore(frontend.Id, entries, handler.DirectoryLease);
+            await directory.Restore(frontend.Id, entries, handler.DirectoryLease).WaitAsync(_options.DirectoryLeaseInterval, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            LogShardRenewalFailed(logger, ex, shard);
         }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A renewal round failed; the next one tries again")]
     private static partial void LogRenewalFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Renewing the directory lease on shard {Shard} failed; the next round tries again")]
+    private static partial void LogShardRenewalFailed(ILogger logger, Exception exception, int shard);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Renewing session {SessionId} failed; the next round tries again")]
     private static partial void LogSessionRenewalFailed(ILogger logger, Exception exception, string sessionId);
