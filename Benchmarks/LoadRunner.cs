@@ -9,7 +9,7 @@ namespace Benchmarks;
 /// Runs one scenario: prepares every worker, then each worker repeats the operation (one outstanding
 /// at a time) through the warm-up and the measured window, stopping at the deadline or at the count cap.
 /// </summary>
-public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options)
+public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options) : IBenchmarkRun
 {
     /// <summary>The bound on every single wait: connect, request, reply, close.</summary>
     public static readonly TimeSpan OperationTimeout = TimeSpan.FromSeconds(10);
@@ -152,7 +152,7 @@ public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options)
     }
 
     /// <summary>The socket error underneath when there is one (connection refused, reset), which says more than "Faulted".</summary>
-    private static string Describe(WebSocketException exception)
+    internal static string Describe(WebSocketException exception)
     {
         for (Exception? inner = exception; inner is not null; inner = inner.InnerException)
         {

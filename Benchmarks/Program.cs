@@ -13,9 +13,9 @@ Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
 var results = new List<ScenarioResult>();
 try
 {
-    foreach (var scenario in Scenario.For(options.Command))
+    foreach (var run in IBenchmarkRun.For(options))
     {
-        results.Add(await new LoadRunner(scenario, options).RunAsync(stop.Token));
+        results.Add(await run.RunAsync(stop.Token));
     }
 }
 catch (OperationCanceledException) when (stop.IsCancellationRequested)
