@@ -1,5 +1,6 @@
 using Grains.Hosting;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Silo.Hosting;
 
@@ -10,6 +11,9 @@ public static class SiloHostingExtensions
     public static HostApplicationBuilder AddStandaloneSilo(this HostApplicationBuilder builder)
     {
         var contentRoot = builder.Environment.ContentRootPath;
+
+        // Orleans' placement pipeline logs every grain call at Information through Polly.
+        builder.Logging.AddFilter("Polly", LogLevel.Warning);
         builder.UseOrleans(silo => silo.AddClientManagement(builder.Configuration, contentRoot));
         return builder;
     }

@@ -7,6 +7,9 @@ public static class GatewayApplication
     public static WebApplication Create(string[] args)
     {
         var builder = WebApplication.CreateBuilder(args);
+
+        // Orleans' placement pipeline logs every grain call at Information through Polly.
+        builder.Logging.AddFilter("Polly", LogLevel.Warning);
         builder.AddGatewayCluster();
         builder.AddGatewayProtocol();
 
