@@ -306,16 +306,8 @@ public sealed class DrainScenario(BenchmarkOptions options) : IBenchmarkRun
         }
     }
 
-    private async Task CloseAllAsync(PipelinedConnection?[] connections, CancellationToken cancellationToken) =>
-        await Phases.ForEachAsync(connections.Length, options.Concurrency, options.Duration, _errors, "close", async (i, _) =>
-        {
-            if (connections[i] is { } connection)
-            {
-                connections[i] = null;
-                await connection.DisposeAsync();
-            }
-        }, cancellationToken);
+    private Task CloseAllAsync(PipelinedConnection?[] connections, CancellationToken cancellationToken) =>
+        Phases.CloseAllAsync(connections, options, _errors, cancellationToken);
 
-    // Wall-clock time, to line the phases up with the server's log.
-    private void Log(string message) => Console.Error.WriteLine(FormattableString.Invariant($"{DateTime.Now:HH:mm:ss.fff} {Name}: {message}"));
+    private void Log(string message) => Phases.Log(Name, message);
 }

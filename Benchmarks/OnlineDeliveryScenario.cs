@@ -266,16 +266,8 @@ public sealed class OnlineDeliveryScenario(BenchmarkOptions options) : IBenchmar
             $"{answered.Length} sends taken ({_state.Count(s => s == Online)} online), {Interlocked.Read(ref _delivered)} arrived; send reply p50 {Phases.PercentileMs(roundTrips, 0.5)} ms p99 {Phases.PercentileMs(roundTrips, 0.99)} ms"));
     }
 
-    private async Task CloseAllAsync(PipelinedConnection?[] connections, CancellationToken cancellationToken) =>
-        await Phases.ForEachAsync(connections.Length, options.Concurrency, options.Duration, _errors, "close", async (i, _) =>
-        {
-            if (connections[i] is { } connection)
-            {
-                connections[i] = null;
-                await connection.DisposeAsync();
-            }
-        }, cancellationToken);
+    private Task CloseAllAsync(PipelinedConnection?[] connections, CancellationToken cancellationToken) =>
+        Phases.CloseAllAsync(connections, options, _errors, cancellationToken);
 
-    // Wall-clock time, to line the phases up with the server's log.
-    private void Log(string message) => Console.Error.WriteLine(FormattableString.Invariant($"{DateTime.Now:HH:mm:ss.fff} {Name}: {message}"));
+    private void Log(string message) => Phases.Log(Name, message);
 }

@@ -74,6 +74,21 @@ public static class Phases
             }
         }, cancellationToken);
 
+    /// <summary>Closes every connection still open, <see cref="BenchmarkOptions.Concurrency"/> at a time.</summary>
+    public static Task CloseAllAsync(PipelinedConnection?[] connections, BenchmarkOptions options, ErrorCounts errors, CancellationToken cancellationToken) =>
+        ForEachAsync(connections.Length, options.Concurrency, options.Duration, errors, "close", async (i, _) =>
+        {
+            if (connections[i] is { } connection)
+            {
+                connections[i] = null;
+                await connection.DisposeAsync();
+            }
+        }, cancellationToken);
+
+    /// <summary>A progress line on standard error, in wall-clock time to line the phases up with the server's log.</summary>
+    public static void Log(string scenario, string message) =>
+        Console.Error.WriteLine(FormattableString.Invariant($"{DateTime.Now:HH:mm:ss.fff} {scenario}: {message}"));
+
     /// <summary>Raises <paramref name="target"/> to <paramref name="value"/> unless it is already higher.</summary>
     public static void RaiseTo(ref long target, long value)
     {

@@ -370,23 +370,8 @@ public sealed class PipelinedConnection : IAsyncDisposable
         }
     }
 
-    private ReadOnlyMemory<byte> Envelope<TState>(string action, int requestId, TState state, Action<Utf8JsonWriter, TState> parameters)
-    {
-        _sendBuffer.ResetWrittenCount();
-        using var writer = new Utf8JsonWriter(_sendBuffer);
-        writer.WriteStartObject();
-        writer.WriteString("event"u8, "client.to.instance"u8);
-        writer.WriteStartObject("body"u8);
-        writer.WriteString("action"u8, action);
-        writer.WriteNumber("requestId"u8, requestId);
-        writer.WriteStartObject("parameters"u8);
-        parameters(writer, state);
-        writer.WriteEndObject();
-        writer.WriteEndObject();
-        writer.WriteEndObject();
-        writer.Flush();
-        return _sendBuffer.WrittenMemory;
-    }
+    private ReadOnlyMemory<byte> Envelope<TState>(string action, int requestId, TState state, Action<Utf8JsonWriter, TState> parameters) =>
+        RequestEnvelope.Write(_sendBuffer, action, requestId, state, parameters);
 
     private static CancellationTokenSource Bound(TimeSpan timeout, CancellationToken cancellationToken)
     {

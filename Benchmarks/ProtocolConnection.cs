@@ -148,23 +148,8 @@ public sealed class ProtocolConnection : IAsyncDisposable
             : throw new RequestFailedException($"unexpected_{action}", connectionBroken: false);
     }
 
-    private ReadOnlyMemory<byte> Envelope<TState>(string action, int requestId, TState state, Action<Utf8JsonWriter, TState> parameters)
-    {
-        _buffer.ResetWrittenCount();
-        using var writer = new Utf8JsonWriter(_buffer);
-        writer.WriteStartObject();
-        writer.WriteString("event"u8, "client.to.instance"u8);
-        writer.WriteStartObject("body"u8);
-        writer.WriteString("action"u8, action);
-        writer.WriteNumber("requestId"u8, requestId);
-        writer.WriteStartObject("parameters"u8);
-        parameters(writer, state);
-        writer.WriteEndObject();
-        writer.WriteEndObject();
-        writer.WriteEndObject();
-        writer.Flush();
-        return _buffer.WrittenMemory;
-    }
+    private ReadOnlyMemory<byte> Envelope<TState>(string action, int requestId, TState state, Action<Utf8JsonWriter, TState> parameters) =>
+        RequestEnvelope.Write(_buffer, action, requestId, state, parameters);
 
     /// <summary>One whole text message, in the same buffer the request was written to (it has been sent by now).</summary>
     private async Task<ReadOnlyMemory<byte>> ReceiveAsync(CancellationToken cancellationToken)
