@@ -80,13 +80,14 @@ public sealed partial class ClientIdGrain(
                 return new SendResult(SendStatus.QueueFull, 0);
             }
 
-            var stored = await StoreAsync(from, payload);
+            var stored = await NewResponseAsync(from, payload);
+            await AppendAsync(stored);
             var pushed = live is not null && await FlushAsync(live);
             return new SendResult(pushed ? SendStatus.Online : SendStatus.Queued, stored.Seq);
         }
 
         // Default delivery to a live session: older undelivered responses and this one, in order.
-        var item = new StoredResponse { Seq = await NextSeqAsync(), From = from, At = time.GetUtcNow(), Payload = payload };
+        var item = await NewResponseAsync(from, payload);
         var batch = Undelivered(live).Append(item).Select(ResponseQueue.ToWire).ToImmutableArray();
         if (await PushAsync(live, batch))
         {
@@ -244,12 +245,8 @@ public sealed partial class ClientIdGrain(
         return false;
     }
 
-    private async Task<StoredResponse> StoreAsync(int? from, string payload)
-    {
-        var item = new StoredResponse { Seq = await NextSeqAsync(), From = from, At = time.GetUtcNow(), Payload = payload };
-        await AppendAsync(item);
-        return item;
-    }
+    private async Task<StoredResponse> NewResponseAsync(int? from, string payload) =>
+        new() { Seq = await NextSeqAsync(), From = from, At = time.GetUtcNow(), Payload = payload };
 
     private async Task AppendAsync(StoredResponse item)
     {

@@ -1,7 +1,8 @@
 using Grains.Interfaces;
-using Prometheus;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Prometheus;
 using WebSocketFrontend.Protocol;
 using WebSocketFrontend.Sessions;
 
@@ -19,7 +20,7 @@ public static class GatewayHostingExtensions
             .Validate(o => o.ReplyEvent is "instace.to.client" or "instance.to.client",
                 "Protocol:ReplyEvent must be \"instace.to.client\" (the specification's spelling) or \"instance.to.client\".")
             .ValidateOnStart();
-        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<FrontendIdentity>();
         builder.Services.AddSingleton<ReplyWriter>();
         builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection(ApiOptions.Section));
@@ -46,7 +47,8 @@ public static class GatewayHostingExtensions
             }
 
             using var socket = await context.WebSockets.AcceptWebSocketAsync();
-            using var session = new WebSocketSession(socket, services);
+            // The registry disposes the session once it has closed.
+            var session = new WebSocketSession(socket, services);
             await registry.ServeAsync(session, context.RequestAborted);
             return Results.Empty;
         });
