@@ -269,15 +269,18 @@ public sealed class MailboxTests(ClusterFixture fixture)
     public async Task DirectoryEntriesOfAFrontendThatStopsRenewingDisappear()
     {
         var shard = Grains.GetGrain<IOnlineDirectoryGrain>(OnlineDirectory.ShardCount + 100);
+        // The dying frontend's lease is short; the living one's is long enough that a slow machine
+        // between two renewals cannot let it lapse.
         var lease = TimeSpan.FromMilliseconds(300);
+        var livingLease = TimeSpan.FromMinutes(1);
         await shard.Add(new OnlineEntry("dying-1", 1, "dying"), lease);
-        await shard.Add(new OnlineEntry("living-1", 2, "living"), lease);
+        await shard.Add(new OnlineEntry("living-1", 2, "living"), livingLease);
 
         // The living frontend renews; the dying one never does again.
         var gone = false;
         for (var round = 0; round < 60 && !gone; round++)
         {
-            await shard.Renew("living", lease);
+            await shard.Renew("living", livingLease);
             await Task.Delay(100, TestContext.Current.CancellationToken);
             gone = (await shard.List()).All(e => e.FrontendId != "dying");
         }
