@@ -6,7 +6,7 @@ using System.Net.Sockets;
 namespace Benchmarks;
 
 /// <summary>The command line: which scenarios, against which server, how many sockets, for how long.</summary>
-/// <param name="Command"><c>register</c>, <c>login</c>, <c>all</c>, <c>drain</c> or <c>online-delivery</c>.</param>
+/// <param name="Command"><c>register</c>, <c>login</c>, <c>connect-login</c>, <c>drain</c>, <c>online-delivery</c>, <c>hold</c>, <c>queue-depth</c>, <c>all</c>, or <c>ceiling</c> (serve the ceiling).</param>
 /// <param name="Url">The server's WebSocket endpoint; always a loopback address.</param>
 /// <param name="Clients">Concurrent sockets (default 200); for drain and online-delivery, the recipients (default 2,000).</param>
 /// <param name="Duration">The measured window (default 10 s); for drain and online-delivery, the time limit of each phase (default 300 s).</param>
@@ -17,20 +17,33 @@ namespace Benchmarks;
 /// <param name="Senders">Sender sockets that queue or push the responses (default 4).</param>
 /// <param name="Responses">online-delivery: responses pushed in all, to random recipients (default 20,000).</param>
 /// <param name="Window">Requests one sender socket has outstanding at most (default 64).</param>
+/// <param name="Server">The gateway's built WebSocketFrontend.dll: the tool starts it (fresh data for each scenario) instead of using <paramref name="Url"/>.</param>
+/// <param name="Sessions">hold: logged-in sessions held open at once (default 10,000).</param>
+/// <param name="Rounds">connect-login and hold: gateway/ceiling pairs, run alternately (default 2).</param>
+/// <param name="Port">ceiling: the port to serve on 127.0.0.1.</param>
+/// <param name="Arguments">The command line, so that <c>all</c> can give each scenario its own defaults.</param>
 public sealed record BenchmarkOptions(
     string Command, Uri Url, int Clients, TimeSpan Duration, TimeSpan Warmup, long Count,
-    int Pending, int Concurrency, int Senders, int Responses, int Window)
+    int Pending, int Concurrency, int Senders, int Responses, int Window,
+    string? Server, int Sessions, int Rounds, int Port, IReadOnlyList<string> Arguments)
 {
     public const string Usage = """
         usage: dotnet run -c Release --project Benchmarks -- <command> [options]
           register         sockets registering new clients in a loop
-          login            logins on open sockets (login), then open + login + close (connect-login)
-          all              register, then login
+          login            logins on open sockets (login), then connect-login
+          connect-login    open + login + close in a loop, against the gateway and the ceiling in turn
           drain            recipients get --pending responses each while offline, then all log in at once
                            (--concurrency at a time): logins/s, responses/s, each response exactly once, in order
           online-delivery  --clients recipients stay logged in; --senders sockets push --responses responses
                            to random recipients: delivered/s, end-to-end latency, none lost or duplicated
+          hold             --sessions logged-in idle sockets: server memory per session (RSS before and after),
+                           against the gateway and the ceiling in turn; needs --server
+          queue-depth      cost of one enqueue (time, bytes written) for offline recipients whose queues hold
+                           9, 99 and 999 responses, measured interleaved; bytes need --server
+          all              every scenario above, each with its own defaults
+          ceiling          serve the ceiling (a bare Kestrel WebSocket server, no Orleans, no storage) on --port
         options:
+          --server       (none)                   WebSocketFrontend.dll to start on 127.0.0.1 for each scenario (SQLite, fresh data)
           --url          ws://127.0.0.1:5000/ws   the server; must be a loopback address
           --clients      200 (2000)               concurrent sockets (recipients for drain, online-delivery)
           --seconds      10 (300)                 measured duration (time limit of each phase for drain, online-delivery)
@@ -41,6 +54,9 @@ public sealed record BenchmarkOptions(
           --senders      4                        drain, online-delivery: sender sockets
           --responses    20000                    online-delivery: responses in all
           --window       64                       drain, online-delivery: outstanding sends per sender socket
+          --sessions     10000                    hold: sessions held at once
+          --rounds       2                        connect-login, hold: gateway/ceiling pairs, alternating
+          --port         (none)                   ceiling: port on 127.0.0.1
         The server answers one request at a time per socket and allows 1000 requests/s (burst 2000) per
         socket by default: start it with --Protocol:RequestsPerSecond=100000 --Protocol:RequestBurst=100000
         for drain and online-delivery, or use more --senders.
@@ -49,10 +65,16 @@ public sealed record BenchmarkOptions(
     /// <summary>The cap when <c>--count</c> is not given: far above what a socket can do, so the clock decides.</summary>
     private const long UnboundedCount = 1_000_000_000;
 
-    private static readonly string[] _commands = ["register", "login", "all", "drain", "online-delivery"];
+    /// <summary>What <c>all</c> runs, in order.</summary>
+    public static readonly string[] Scenarios = ["register", "login", "connect-login", "drain", "online-delivery", "hold", "queue-depth"];
+
+    private static readonly string[] _commands = [.. Scenarios, "all", "ceiling"];
 
     private static readonly string[] _options =
-        ["--url", "--clients", "--seconds", "--warmup", "--count", "--pending", "--concurrency", "--senders", "--responses", "--window"];
+    [
+        "--url", "--clients", "--seconds", "--warmup", "--count", "--pending", "--concurrency", "--senders", "--responses",
+        "--window", "--server", "--sessions", "--rounds", "--port",
+    ];
 
     public static bool TryParse(string[] args, [NotNullWhen(true)] out BenchmarkOptions? options, [NotNullWhen(false)] out string? problem)
     {
@@ -76,11 +98,20 @@ public sealed record BenchmarkOptions(
         }
 
         // The delivery scenarios run in phases rather than for a window: their defaults are the issue's targets.
-        var phased = args[0] is "drain" or "online-delivery";
+        var phased = args[0] is "drain" or "online-delivery" or "hold" or "queue-depth";
+        var defaultClients = args[0] switch
+        {
+            "drain" or "online-delivery" => 2000,
+            "queue-depth" => 50,
+            _ => 200,
+        };
         string?[] problems =
         [
             CheckUrl(values.GetValueOrDefault("--url", "ws://127.0.0.1:5000/ws"), out var url),
-            Whole(values, "--clients", phased ? 2000 : 200, 1, 10_000, out var clients),
+            CheckServer(values.GetValueOrDefault("--server"), out var server),
+            args[0] == "ceiling" && !values.ContainsKey("--port") ? "ceiling needs --port." : null,
+            args[0] == "hold" && server is null ? "hold reads the server's memory from /proc: it needs --server, the gateway's WebSocketFrontend.dll." : null,
+            Whole(values, "--clients", defaultClients, 1, 10_000, out var clients),
             Seconds(values, "--seconds", phased ? 300 : 10, 0.1, 3600, out var seconds),
             Seconds(values, "--warmup", 2, 0, 600, out var warmup),
             Whole(values, "--count", UnboundedCount, 1, UnboundedCount, out var count),
@@ -89,6 +120,9 @@ public sealed record BenchmarkOptions(
             Whole(values, "--senders", 4, 1, 1000, out var senders),
             Whole(values, "--responses", 20_000, 1, 10_000_000, out var responses),
             Whole(values, "--window", 64, 1, 10_000, out var window),
+            Whole(values, "--sessions", 10_000, 1, 100_000, out var sessions),
+            Whole(values, "--rounds", 2, 1, 10, out var rounds),
+            Whole(values, "--port", 0, 1, 65_535, out var port),
         ];
         problem = problems.FirstOrDefault(p => p is not null);
         if (problem is not null)
@@ -98,8 +132,22 @@ public sealed record BenchmarkOptions(
 
         options = new BenchmarkOptions(
             args[0], url!, (int)clients, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup), count,
-            (int)pending, (int)concurrency, (int)senders, (int)responses, (int)window);
+            (int)pending, (int)concurrency, (int)senders, (int)responses, (int)window,
+            server, (int)sessions, (int)rounds, (int)port, args);
         return true;
+    }
+
+    /// <summary>The options of one scenario of <c>all</c>: the same command line, with that scenario's defaults.</summary>
+    public BenchmarkOptions For(string scenario)
+    {
+        string[] args = [scenario, .. Arguments.Skip(1)];
+        return TryParse(args, out var options, out var problem) ? options : throw new ArgumentException(problem, nameof(scenario));
+    }
+
+    private static string? CheckServer(string? path, out string? server)
+    {
+        server = path is null ? null : Path.GetFullPath(path);
+        return server is null || File.Exists(server) ? null : $"--server '{path}' does not exist; build first: dotnet build -c Release Orleans.sln";
     }
 
     /// <summary>Refuses anything but ws(s) to a loopback address: this tool floods whatever it is pointed at.</summary>

@@ -1,4 +1,5 @@
 using Benchmarks;
+using Benchmarks.Ceiling;
 
 if (!BenchmarkOptions.TryParse(args, out var options, out var problem))
 {
@@ -10,12 +11,19 @@ if (!BenchmarkOptions.TryParse(args, out var options, out var problem))
 using var stop = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
 
+if (options.Command == "ceiling")
+{
+    // A child of the tool, or started by hand; SIGTERM or Ctrl+C stops it.
+    await CeilingServer.RunAsync(options.Port, stop.Token);
+    return 0;
+}
+
 var results = new List<ScenarioResult>();
 try
 {
-    foreach (var run in IBenchmarkRun.For(options))
+    await foreach (var result in BenchmarkPlan.RunAsync(options, stop.Token))
     {
-        results.Add(await run.RunAsync(stop.Token));
+        results.Add(result);
     }
 }
 catch (OperationCanceledException) when (stop.IsCancellationRequested)

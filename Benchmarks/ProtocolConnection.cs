@@ -66,6 +66,10 @@ public sealed class ProtocolConnection : IAsyncDisposable
         return parameters.GetProperty("id").GetInt32();
     }
 
+    /// <summary>An application-level round trip: proves the session is still open and served.</summary>
+    public Task PingAsync(CancellationToken cancellationToken) =>
+        RequestAsync("ping", "pinged", 0, static (_, _) => { }, cancellationToken);
+
     /// <summary>The close handshake, bounded; the socket is unusable afterwards.</summary>
     public async Task CloseAsync(CancellationToken cancellationToken)
     {

@@ -11,8 +11,8 @@ public abstract class Scenario
     public static IReadOnlyList<Scenario> For(string command) => command switch
     {
         "register" => [new RegisterScenario()],
-        "login" => [new LoginScenario(), new ConnectLoginScenario()],
-        "all" => [new RegisterScenario(), new LoginScenario(), new ConnectLoginScenario()],
+        "login" => [new LoginScenario()],
+        "connect-login" => [new ConnectLoginScenario()],
         _ => throw new ArgumentOutOfRangeException(nameof(command), command, "Unknown command."),
     };
 

@@ -23,6 +23,30 @@ public sealed record ScenarioResult(
     double P50Ms, double P99Ms, double MaxMs, IReadOnlyDictionary<string, long> Errors, bool Failed,
     long? Responses = null, double? ResponsesPerSecond = null)
 {
+    /// <summary>Which server the row measured: <c>gateway</c> or <c>ceiling</c>.</summary>
+    public string Server { get; init; } = "gateway";
+
+    /// <summary>connect-login and hold: the gateway/ceiling pair the row belongs to, from 1.</summary>
+    public int? Round { get; init; }
+
+    /// <summary>queue-depth: the responses the queue held once the measured one was in.</summary>
+    public int? Depth { get; init; }
+
+    /// <summary>Mean latency of one operation.</summary>
+    public double? MeanMs { get; init; }
+
+    /// <summary>hold: the server's resident memory before the sessions opened.</summary>
+    public long? RssBeforeBytes { get; init; }
+
+    /// <summary>hold: the server's resident memory with every session open.</summary>
+    public long? RssAfterBytes { get; init; }
+
+    /// <summary>hold: (after − before) / sessions held.</summary>
+    public double? BytesPerSession { get; init; }
+
+    /// <summary>queue-depth: median bytes the server wrote to storage for one measured operation (write_bytes in /proc/PID/io).</summary>
+    public double? StorageBytesPerOp { get; init; }
+
     /// <summary>Codes that mean the server is wrong, not merely slow or busy.</summary>
     private static readonly string[] _failureCodes =
         ["duplicate_id", "wrong_id", "lost", "duplicate", "out_of_order", "wrong_seq", "wrong_recipient", "redelivered"];
@@ -50,7 +74,10 @@ public sealed record ScenarioResult(
             new SortedDictionary<string, long>(errors.ToDictionary(), StringComparer.Ordinal),
             _failureCodes.Any(errors.ContainsKey),
             responses,
-            responses is { } count ? (seconds > 0 ? Math.Round(count / seconds, 1) : 0) : null);
+            responses is { } count ? (seconds > 0 ? Math.Round(count / seconds, 1) : 0) : null)
+        {
+            MeanMs = latencies.Length == 0 ? 0 : Math.Round(latencies.Average() * 1000.0 / Stopwatch.Frequency, 3),
+        };
     }
 
     public string ToJson() => JsonSerializer.Serialize(this, _json);
@@ -68,20 +95,27 @@ public sealed record ScenarioResult(
     }
 }
 
-/// <summary>Prints the results: a Markdown table for people, then one JSON line per scenario for scripts.</summary>
+/// <summary>
+/// Prints the results: a Markdown table for people, the gateway/ceiling comparison and the queue-depth
+/// summary when those ran, then one JSON line per row for scripts.
+/// </summary>
 public static class Report
 {
     public static void Print(IReadOnlyList<ScenarioResult> results, TextWriter output)
     {
         output.WriteLine();
-        output.WriteLine("| scenario | clients | seconds | ops | ops/s | p50 ms | p99 ms | max ms | responses | responses/s | errors |");
-        output.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        output.WriteLine("| scenario | server | clients | seconds | ops | ops/s | p50 ms | p99 ms | max ms | responses | responses/s | memory/session | bytes written/op | errors |");
+        output.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var r in results)
         {
             var errors = r.Errors.Count == 0 ? "none" : string.Join(", ", r.Errors.Select(e => $"{e.Key}={e.Value}"));
+            var name = r.Depth is { } depth ? $"{r.Scenario} {depth}" : r.Scenario;
             output.WriteLine(FormattableString.Invariant(
-                $"| {r.Scenario}{(r.Failed ? " **FAILED**" : "")} | {r.Clients} | {r.Seconds:0.00} | {r.Ops} | {r.OpsPerSecond:0.0} | {r.P50Ms:0.00} | {r.P99Ms:0.00} | {r.MaxMs:0.00} | {r.Responses?.ToString(CultureInfo.InvariantCulture) ?? "-"} | {r.ResponsesPerSecond?.ToString("0.0", CultureInfo.InvariantCulture) ?? "-"} | {errors} |"));
+                $"| {name}{(r.Failed ? " **FAILED**" : "")} | {r.Server}{(r.Round is { } round ? $" #{round}" : "")} | {r.Clients} | {r.Seconds:0.00} | {r.Ops} | {r.OpsPerSecond:0.0} | {r.P50Ms:0.00} | {r.P99Ms:0.00} | {r.MaxMs:0.00} | {Optional(r.Responses)} | {Optional(r.ResponsesPerSecond, "0.0")} | {Optional(r.BytesPerSession / 1024, "0.0 KiB")} | {Optional(r.StorageBytesPerOp, "0")} | {errors} |"));
         }
+
+        PrintComparison(results, output);
+        PrintQueueDepth(results, output);
 
         output.WriteLine();
         foreach (var r in results)
@@ -89,4 +123,62 @@ public static class Report
             output.WriteLine(r.ToJson());
         }
     }
+
+    /// <summary>
+    /// Gateway against ceiling for the scenarios that ran on both: sessions/s over all rounds for
+    /// connect-login, mean memory per session for hold, and the ratio of each round's pair.
+    /// </summary>
+    private static void PrintComparison(IReadOnlyList<ScenarioResult> results, TextWriter output)
+    {
+        var compared = results.Where(r => r.Server == "ceiling").Select(r => r.Scenario).Distinct().ToArray();
+        if (compared.Length == 0)
+        {
+            return;
+        }
+
+        output.WriteLine();
+        output.WriteLine("| scenario | measure | gateway | ceiling | gateway/ceiling | by round |");
+        output.WriteLine("|---|---|---:|---:|---:|---|");
+        foreach (var scenario in compared)
+        {
+            var rows = results.Where(r => r.Scenario == scenario).ToArray();
+            var memory = scenario == "hold";
+            double Figure(IEnumerable<ScenarioResult> of) => memory
+                ? of.Average(r => r.BytesPerSession ?? 0) / 1024
+                : of.Sum(r => r.Ops) / Math.Max(of.Sum(r => r.Seconds), 1e-9);
+            var gateway = rows.Where(r => r.Server == "gateway").ToArray();
+            var ceiling = rows.Where(r => r.Server == "ceiling").ToArray();
+            if (gateway.Length == 0)
+            {
+                continue;
+            }
+
+            var byRound = gateway
+                .Join(ceiling, g => g.Round, c => c.Round, (g, c) => Ratio(Figure([g]), Figure([c])))
+                .Select(x => x.ToString("0.00", CultureInfo.InvariantCulture));
+            output.WriteLine(FormattableString.Invariant(
+                $"| {scenario} | {(memory ? "KiB per session" : "sessions/s")} | {Figure(gateway):0.0} | {Figure(ceiling):0.0} | {Ratio(Figure(gateway), Figure(ceiling)):0.00} | {string.Join(" · ", byRound)} |"));
+        }
+    }
+
+    /// <summary>The cost of one enqueue at the deepest queue against the shallowest, in time and in bytes.</summary>
+    private static void PrintQueueDepth(IReadOnlyList<ScenarioResult> results, TextWriter output)
+    {
+        var depths = results.Where(r => r.Depth is not null).OrderBy(r => r.Depth).ToArray();
+        if (depths.Length < 2)
+        {
+            return;
+        }
+
+        var (shallow, deep) = (depths[0], depths[^1]);
+        output.WriteLine();
+        output.WriteLine(FormattableString.Invariant(
+            $"queue-depth: one enqueue at depth {deep.Depth} costs {Ratio(deep.P50Ms, shallow.P50Ms):0.00}× the time (p50; mean {Ratio(deep.MeanMs ?? 0, shallow.MeanMs ?? 0):0.00}×) and {(deep.StorageBytesPerOp is { } b && shallow.StorageBytesPerOp is { } a ? Ratio(b, a).ToString("0.00", CultureInfo.InvariantCulture) + "×" : "(not measured)")} the bytes written of one at depth {shallow.Depth}"));
+    }
+
+    private static double Ratio(double a, double b) => b > 0 ? a / b : 0;
+
+    private static string Optional(long? value) => value?.ToString(CultureInfo.InvariantCulture) ?? "-";
+
+    private static string Optional(double? value, string format) => value?.ToString(format, CultureInfo.InvariantCulture) ?? "-";
 }

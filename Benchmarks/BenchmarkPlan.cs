@@ -1,0 +1,89 @@
+using System.Runtime.CompilerServices;
+
+namespace Benchmarks;
+
+/// <summary>
+/// What a command runs, and on which servers: each scenario on a gateway of its own (started from
+/// <c>--server</c> with fresh data, or the one at <c>--url</c>), and connect-login and hold also on the
+/// ceiling, alternating with the gateway round by round so that both see the same machine.
+/// </summary>
+public static class BenchmarkPlan
+{
+    public static async IAsyncEnumerable<ScenarioResult> RunAsync(BenchmarkOptions options, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var scenarios = options.Command == "all" ? BenchmarkOptions.Scenarios : [options.Command];
+        foreach (var scenario in scenarios)
+        {
+            var scenarioOptions = options.Command == "all" ? options.For(scenario) : options;
+            if (scenario == "hold" && scenarioOptions.Server is null)
+            {
+                Phases.Log("hold", "skipped: it reads the server's memory, so it needs --server");
+                continue;
+            }
+
+            await foreach (var result in RunScenarioAsync(scenario, scenarioOptions, cancellationToken))
+            {
+                yield return result;
+            }
+        }
+    }
+
+    private static async IAsyncEnumerable<ScenarioResult> RunScenarioAsync(
+        string scenario, BenchmarkOptions options, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var gateway = ServerTarget.Gateway(options);
+        switch (scenario)
+        {
+            case "hold":
+                await using (var ceiling = ServerTarget.Ceiling())
+                {
+                    for (var round = 1; round <= options.Rounds; round++)
+                    {
+                        yield return await new HoldScenario(options, gateway, round).RunAsync(cancellationToken);
+                        yield return await new HoldScenario(options, ceiling, round).RunAsync(cancellationToken);
+                    }
+                }
+
+                break;
+
+            case "connect-login":
+                await using (var ceiling = ServerTarget.Ceiling())
+                await using (var onGateway = await gateway.StartAsync(cancellationToken))
+                await using (var onCeiling = await ceiling.StartAsync(cancellationToken))
+                {
+                    for (var round = 1; round <= options.Rounds; round++)
+                    {
+                        foreach (var (target, server) in new[] { (gateway, onGateway), (ceiling, onCeiling) })
+                        {
+                            var run = new LoadRunner(new ConnectLoginScenario(), options with { Url = server.Url });
+                            yield return await run.RunAsync(cancellationToken) with { Server = target.Name, Round = round };
+                        }
+                    }
+                }
+
+                break;
+
+            default:
+                await using (var server = await gateway.StartAsync(cancellationToken))
+                {
+                    var onServer = options with { Url = server.Url };
+                    if (scenario == "queue-depth")
+                    {
+                        foreach (var row in await new QueueDepthScenario(onServer, server.Process).RunAllAsync(cancellationToken))
+                        {
+                            yield return row;
+                        }
+                    }
+                    else
+                    {
+                        foreach (var run in IBenchmarkRun.For(onServer with { Command = scenario }))
+                        {
+                            yield return await run.RunAsync(cancellationToken);
+                        }
+                    }
+                }
+
+                break;
+        }
+    }
+}

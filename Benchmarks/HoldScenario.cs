@@ -1,0 +1,172 @@
+using System.Diagnostics;
+
+namespace Benchmarks;
+
+/// <summary>
+/// Memory one idle logged-in session costs the server. The clients are registered first, then the
+/// server is restarted on the same data, so the figure counts what a login brings into memory (the
+/// session, and for the gateway the grains a login activates) and not what registering left behind.
+/// A warm-up of connect-login cycles on clients of their own lets the code paths load before the
+/// "before" reading; then <c>--sessions</c> sockets log in and stay open, idle, and the server's
+/// resident memory is read again once it has settled. Memory per session = (after − before) / held.
+/// </summary>
+public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, int round) : IBenchmarkRun
+{
+    /// <summary>Clients that warm the login path up before the "before" reading.</summary>
+    private const int WarmupClients = 200;
+
+    /// <summary>Connect-login cycles each warm-up client makes.</summary>
+    private const int WarmupCycles = 3;
+
+    /// <summary>How often resident memory is read while it settles, and the longest it may take.</summary>
+    private static readonly TimeSpan _settleStep = TimeSpan.FromMilliseconds(500);
+
+    private static readonly TimeSpan _settleLimit = TimeSpan.FromSeconds(10);
+
+    private readonly ErrorCounts _errors = new();
+
+    public string Name => "hold";
+
+    public async Task<ScenarioResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var total = options.Sessions + WarmupClients;
+        BenchClient?[] clients;
+        await using (var registering = await target.StartAsync(cancellationToken))
+        {
+            Log($"registering {total} clients on {registering.Url}");
+            clients = await Phases.RegisterAsync(registering.Url, total, options.Concurrency, "hold", _errors, options.Duration, cancellationToken);
+        }
+
+        await using var server = await target.StartAsync(cancellationToken);
+        var process = server.Process ?? throw new InvalidOperationException("hold needs a server the tool started.");
+        var warmup = clients[options.Sessions..].OfType<BenchClient>().ToArray();
+        Log($"warming up: {warmup.Length} clients × {WarmupCycles} connect-login cycles");
+        await Phases.ForEachAsync(warmup.Length * WarmupCycles, Math.Min(options.Concurrency, 50), options.Duration, _errors, "warmup", async (i, phase) =>
+        {
+            try
+            {
+                await using var connection = await ProtocolConnection.OpenAsync(server.Url, LoadRunner.OperationTimeout, phase);
+                await connection.LoginAsync(warmup[i % warmup.Length].Token, phase);
+                await connection.CloseAsync(phase);
+            }
+            catch (Exception ex) when (ErrorCounts.CodeOf(ex, cancellationToken) is { } code)
+            {
+                _errors.Add($"warmup:{code}");
+            }
+        }, cancellationToken);
+
+        var before = await SettledResidentBytesAsync(process, cancellationToken);
+        Log($"resident before: {before / 1048576.0:0.0} MiB; opening {options.Sessions} sessions, {options.Concurrency} at a time");
+
+        var held = new ProtocolConnection?[options.Sessions];
+        var latencies = new long[options.Sessions];
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await Phases.ForEachAsync(options.Sessions, options.Concurrency, options.Duration, _errors, "open", async (i, phase) =>
+            {
+                if (clients[i] is not { } client)
+                {
+                    return;
+                }
+
+                ProtocolConnection? connection = null;
+                try
+                {
+                    var begun = Stopwatch.GetTimestamp();
+                    connection = await ProtocolConnection.OpenAsync(server.Url, LoadRunner.OperationTimeout, phase);
+                    var id = await connection.LoginAsync(client.Token, phase);
+                    if (id != client.Id)
+                    {
+                        _errors.Add("wrong_id");
+                    }
+
+                    latencies[i] = Stopwatch.GetTimestamp() - begun;
+                    held[i] = connection;
+                    connection = null;
+                }
+                catch (Exception ex) when (ErrorCounts.CodeOf(ex, cancellationToken) is { } code)
+                {
+                    _errors.Add($"open:{code}");
+                }
+                finally
+                {
+                    if (connection is not null)
+                    {
+                        await connection.DisposeAsync();
+                    }
+                }
+            }, cancellationToken);
+            var opened = Stopwatch.GetTimestamp();
+
+            var after = await SettledResidentBytesAsync(process, cancellationToken);
+
+            // Every session must still be open and served once the reading is taken.
+            var open = 0;
+            await Phases.ForEachAsync(held.Length, options.Concurrency, options.Duration, _errors, "ping", async (i, phase) =>
+            {
+                if (held[i] is not { } connection)
+                {
+                    return;
+                }
+
+                try
+                {
+                    await connection.PingAsync(phase);
+                    Interlocked.Increment(ref open);
+                }
+                catch (Exception ex) when (ErrorCounts.CodeOf(ex, cancellationToken) is { } code)
+                {
+                    _errors.Add($"dropped:{code}");
+                }
+            }, cancellationToken);
+            Log($"resident after: {after / 1048576.0:0.0} MiB with {open} sessions open: {(after - before) / (double)Math.Max(open, 1) / 1024:0.0} KiB per session");
+
+            var measured = latencies.Where((_, i) => held[i] is not null).ToArray();
+            return ScenarioResult.From(Name, open, Stopwatch.GetElapsedTime(started, opened), measured, _errors.Snapshot()) with
+            {
+                Server = target.Name,
+                Round = round,
+                RssBeforeBytes = before,
+                RssAfterBytes = after,
+                BytesPerSession = open == 0 ? null : Math.Round((after - before) / (double)open, 0),
+            };
+        }
+        finally
+        {
+            await Phases.ForEachAsync(held.Length, options.Concurrency, options.Duration, _errors, "close", async (i, _) =>
+            {
+                if (held[i] is { } connection)
+                {
+                    held[i] = null;
+                    await connection.DisposeAsync();
+                }
+            }, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Resident memory once it stops moving: read every half second until two readings in a row are
+    /// within 1% of each other, at most <see cref="_settleLimit"/>; the last reading is the figure.
+    /// </summary>
+    private static async Task<long> SettledResidentBytesAsync(ServerProcess process, CancellationToken cancellationToken)
+    {
+        var last = process.ResidentBytes();
+        var deadline = Stopwatch.GetTimestamp() + (long)(_settleLimit.TotalSeconds * Stopwatch.Frequency);
+        while (Stopwatch.GetTimestamp() < deadline)
+        {
+            await Task.Delay(_settleStep, cancellationToken);
+            var now = process.ResidentBytes();
+            var steady = Math.Abs(now - last) <= last / 100;
+            last = now;
+            if (steady)
+            {
+                break;
+            }
+        }
+
+        return last;
+    }
+
+    private void Log(string message) => Phases.Log($"{Name} {target.Name} #{round}", message);
+}

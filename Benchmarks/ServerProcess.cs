@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Benchmarks;
+
+/// <summary>
+/// A server the tool starts as a child process on 127.0.0.1 and stops when done: the gateway from its
+/// built binaries, or the ceiling from this assembly. Owning the process is what lets the tool read its
+/// memory and the bytes it writes from /proc.
+/// </summary>
+public sealed class ServerProcess : IAsyncDisposable
+{
+    private static readonly TimeSpan _startTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan _stopTimeout = TimeSpan.FromSeconds(15);
+
+    private readonly Process _process;
+    private readonly Task _stdout;
+    private readonly Task _stderr;
+
+    private ServerProcess(string name, Process process, Uri url)
+    {
+        Name = name;
+        _process = process;
+        Url = url;
+
+        // The children's output is drained (a full pipe would stall them) and shown, marked; the gateway logs warnings only.
+        _stdout = Task.Run(() => Drain(process.StandardOutput, $"[{name}] "));
+        _stderr = Task.Run(() => Drain(process.StandardError, $"[{name}] "));
+    }
+
+    /// <summary><c>gateway</c> or <c>ceiling</c>.</summary>
+    public string Name { get; }
+
+    /// <summary>The WebSocket endpoint.</summary>
+    public Uri Url { get; }
+
+    public int ProcessId => _process.Id;
+
+    /// <summary>
+    /// Starts the gateway from <paramref name="gatewayDll"/> on the embedded SQLite default, with its data in
+    /// <paramref name="dataDirectory"/> and the per-socket request limits lifted (the tool's senders
+    /// pipeline thousands of requests per second on a few sockets).
+    /// </summary>
+    public static Task<ServerProcess> StartGatewayAsync(string gatewayDll, string dataDirectory, CancellationToken cancellationToken)
+    {
+        var port = FreePort();
+        var root = Path.GetDirectoryName(Path.GetFullPath(gatewayDll))!;
+        string[] arguments =
+        [
+            Path.GetFullPath(gatewayDll),
+            "--urls", $"http://127.0.0.1:{port}",
+            "--contentRoot", root,
+            "--Storage:Provider", "Sqlite",
+            "--Storage:SqlitePath", Path.Combine(Path.GetFullPath(dataDirectory), "clients.db"),
+            "--Cluster:Clustering", "Localhost",
+            "--Cluster:SiloPort", Invariant(FreePort()),
+            "--Cluster:GatewayPort", Invariant(FreePort()),
+            "--Protocol:RequestsPerSecond", "100000",
+            "--Protocol:RequestBurst", "100000",
+            "--Logging:LogLevel:Default", "Warning",
+        ];
+        return StartAsync("gateway", arguments, port, "/health/ready", cancellationToken);
+    }
+
+    /// <summary>Starts the ceiling server (<see cref="Ceiling.CeilingServer"/>) from this assembly.</summary>
+    public static Task<ServerProcess> StartCeilingAsync(CancellationToken cancellationToken)
+    {
+        var port = FreePort();
+        var self = typeof(ServerProcess).Assembly.Location;
+        return StartAsync("ceiling", [self, "ceiling", "--port", Invariant(port)], port, "/health", cancellationToken);
+    }
+
+    /// <summary>Resident memory of the process now, in bytes (VmRSS in /proc/PID/status).</summary>
+    public long ResidentBytes()
+    {
+        foreach (var line in File.ReadLines($"/proc/{_process.Id}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                // "VmRSS:     123456 kB"
+                var kilobytes = long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture);
+                return kilobytes * 1024;
+            }
+        }
+
+        throw new InvalidOperationException($"No VmRSS for process {_process.Id}.");
+    }
+
+    /// <summary>
+    /// Bytes the process has caused to be written to storage so far (write_bytes in /proc/PID/io, counted
+    /// when a page is dirtied), or null where the kernel does not account them.
+    /// </summary>
+    public long? StorageBytesWritten()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{_process.Id}/io"))
+            {
+                if (line.StartsWith("write_bytes:", StringComparison.Ordinal))
+                {
+                    return long.Parse(line.AsSpan(12).Trim(), CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // No task I/O accounting here.
+        }
+
+        return null;
+    }
+
+    /// <summary>Stops the process: SIGTERM for a graceful shutdown, then a kill after a bound.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            Signal(_process.Id, "TERM");
+            using var stop = new CancellationTokenSource(_stopTimeout);
+            try
+            {
+                await _process.WaitForExitAsync(stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync(CancellationToken.None);
+            }
+        }
+
+        await Task.WhenAll(_stdout, _stderr).WaitAsync(_stopTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _process.Dispose();
+    }
+
+    private static async Task<ServerProcess> StartAsync(string name, string[] arguments, int port, string readyPath, CancellationToken cancellationToken)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        // Both servers collect garbage the same way (server GC, as the gateway ships), so memory compares.
+        info.Environment["DOTNET_gcServer"] = "1";
+        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+
+        var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {name}.");
+        var server = new ServerProcess(name, process, new Uri($"ws://127.0.0.1:{port}/ws"));
+        try
+        {
+            await server.WaitReadyAsync(new Uri($"http://127.0.0.1:{port}{readyPath}"), cancellationToken);
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Polls the readiness endpoint (bounded in time) until it answers 200.</summary>
+    private async Task WaitReadyAsync(Uri ready, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = Stopwatch.GetTimestamp() + (long)(_startTimeout.TotalSeconds * Stopwatch.Frequency);
+        while (Stopwatch.GetTimestamp() < deadline)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"{Name} exited with code {_process.ExitCode} while starting.");
+            }
+
+            try
+            {
+                using var response = await http.GetAsync(ready, cancellationToken);
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                // Not listening yet.
+            }
+
+            await Task.Delay(100, cancellationToken);
+        }
+
+        throw new TimeoutException($"{Name} was not ready within {_startTimeout.TotalSeconds} s.");
+    }
+
+    private static async Task Drain(StreamReader reader, string prefix)
+    {
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            Console.Error.WriteLine(prefix + line);
+        }
+    }
+
+    /// <summary>A port free on 127.0.0.1 right now, from the kernel.</summary>
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Sends a signal with kill(1): .NET itself can only send SIGKILL.</summary>
+    private static void Signal(int pid, string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, Invariant(pid)]) { UseShellExecute = false });
+        kill?.WaitForExit(5000);
+    }
+}
