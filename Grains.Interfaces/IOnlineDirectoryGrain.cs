@@ -63,13 +63,13 @@ public static class OnlineDirectory
 
     /// <summary>The directory grain that holds a socket's entry.</summary>
     public static IOnlineDirectoryGrain For(IGrainFactory grains, string connectionId) =>
-        grains.GetGrain<IOnlineDirectoryGrain>(ShardOf(connectionId));
+        grains.Grain<IOnlineDirectoryGrain>(ShardOf(connectionId));
 
     /// <summary>The distinct online client ids of every shard, ascending.</summary>
     public static async Task<int[]> OnlineClientIdsAsync(IGrainFactory grains)
     {
         ArgumentNullException.ThrowIfNull(grains);
-        var shards = await Task.WhenAll(Enumerable.Range(0, ShardCount).Select(s => grains.GetGrain<IOnlineDirectoryGrain>(s).List()));
+        var shards = await Task.WhenAll(Enumerable.Range(0, ShardCount).Select(s => grains.Grain<IOnlineDirectoryGrain>(s).List()));
         return [.. shards.SelectMany(s => s).Select(e => e.ClientId).Distinct().Order()];
     }
 }

@@ -19,8 +19,8 @@ public sealed class ClientGrain(
         }
 
         var digest = this.GetPrimaryKeyString();
-        var id = await GrainFactory.GetGrain<IIdIssuerGrain>(Names.IdIssuerKey).Next();
-        var idIndex = GrainFactory.GetGrain<IClientIdGrain>(id);
+        var id = await GrainFactory.Grain<IIdIssuerGrain>(Names.IdIssuerKey).Next();
+        var idIndex = GrainFactory.Grain<IClientIdGrain>(id);
         await idIndex.Assign(digest);
 
         var now = time.GetUtcNow();
@@ -78,7 +78,7 @@ public sealed class ClientGrain(
         }
 
         var id = state.State.Id;
-        await GrainFactory.GetGrain<IClientIdGrain>(id).Delete(this.GetPrimaryKeyString());
+        await GrainFactory.Grain<IClientIdGrain>(id).Delete(this.GetPrimaryKeyString());
         await state.ClearStateAsync();
         DeactivateOnIdle();
         return id;

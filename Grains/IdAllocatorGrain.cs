@@ -49,7 +49,7 @@ public sealed class IdIssuerGrain : Grain, IIdIssuerGrain
     {
         if (_next > _last)
         {
-            var block = await GrainFactory.GetGrain<IIdAllocatorGrain>(Names.IdAllocatorKey).Reserve();
+            var block = await GrainFactory.Grain<IIdAllocatorGrain>(Names.IdAllocatorKey).Reserve();
             (_next, _last) = (block.First, block.Last);
         }
 

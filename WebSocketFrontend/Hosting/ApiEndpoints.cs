@@ -64,7 +64,7 @@ public static class ApiEndpoints
 
         return await GuardAsync(async () =>
         {
-            var result = id > 0 ? await grains.GetGrain<IClientIdGrain>(id).Send(null, payload) : new SendResult(SendStatus.NotFound, 0);
+            var result = id > 0 ? await grains.Grain<IClientIdGrain>(id).Send(null, payload) : new SendResult(SendStatus.NotFound, 0);
             GatewayMetrics.CountSent(result);
             return result.Status switch
             {
@@ -77,9 +77,9 @@ public static class ApiEndpoints
 
     private static Task<IResult> GetClientAsync(int id, IGrainFactory grains) => GuardAsync(async () =>
     {
-        var mailbox = grains.GetGrain<IClientIdGrain>(id);
+        var mailbox = grains.Grain<IClientIdGrain>(id);
         var digest = id > 0 ? await mailbox.GetDigest() : null;
-        var client = digest is null ? null : await grains.GetGrain<IClientGrain>(digest).Get();
+        var client = digest is null ? null : await grains.Grain<IClientGrain>(digest).Get();
         if (client is null)
         {
             return Error(StatusCodes.Status404NotFound, ErrorCodes.NotFound, $"No client has id {id}.");

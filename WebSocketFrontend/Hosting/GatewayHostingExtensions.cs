@@ -72,7 +72,7 @@ public static class GatewayHostingExtensions
         {
             try
             {
-                await grains.GetGrain<IClientGrain>("health-probe").Get().WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+                await grains.Grain<IClientGrain>("health-probe").Get().WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
                 return HealthCheckResult.Healthy();
             }
             catch (Exception ex) when (ex is not OperationCanceledException)

@@ -96,7 +96,7 @@ public sealed partial class RequestHandler(
     {
         var information = ReadInformation(request.Parameters);
         var token = TokenDigest.NewToken();
-        var id = await grains.GetGrain<IClientGrain>(TokenDigest.Of(token)).Register(information);
+        var id = await grains.Grain<IClientGrain>(TokenDigest.Of(token)).Register(information);
         return replies.Write("registered", request.RequestIdJson, (token, id), static (w, s) =>
         {
             w.WriteString("token"u8, s.token);
@@ -108,14 +108,14 @@ public sealed partial class RequestHandler(
     {
         var ackMode = OptionalBool(request.Parameters, "ack");
         var digest = TokenDigest.Of(ReadToken(request.Parameters));
-        var client = await grains.GetGrain<IClientGrain>(digest).Get() ?? throw InvalidToken();
+        var client = await grains.Grain<IClientGrain>(digest).Get() ?? throw InvalidToken();
         if (session.Login is { } previous && session.ClearLogin(previous))
         {
             await ForgetAsync(session.Id, previous);
         }
 
         var registration = new SessionRegistration(session.Id, frontend.Id, observer.Reference, ackMode);
-        var mailbox = grains.GetGrain<IClientIdGrain>(client.Id);
+        var mailbox = grains.Grain<IClientIdGrain>(client.Id);
 
         // Pushes that race this login wait until its reply is queued, so the queue comes first.
         session.BeginLogin();
@@ -165,7 +165,7 @@ public sealed partial class RequestHandler(
     {
         var token = ReadToken(request.Parameters);
         var information = ReadInformation(request.Parameters);
-        _ = await grains.GetGrain<IClientGrain>(TokenDigest.Of(token)).Update(information)
+        _ = await grains.Grain<IClientGrain>(TokenDigest.Of(token)).Update(information)
             ?? throw InvalidToken();
         return replies.Write("updated", request.RequestIdJson);
     }
@@ -180,9 +180,9 @@ public sealed partial class RequestHandler(
         // out if the client is deleted, so the login vouches for the token without another call.
         var senderId = session.Login is { } login && login.Digest == digest
             ? login.ClientId
-            : (await grains.GetGrain<IClientGrain>(digest).Get() ?? throw InvalidToken()).Id;
+            : (await grains.Grain<IClientGrain>(digest).Get() ?? throw InvalidToken()).Id;
         var result = to > 0
-            ? await grains.GetGrain<IClientIdGrain>(to).Send(senderId, payload)
+            ? await grains.Grain<IClientIdGrain>(to).Send(senderId, payload)
             : new SendResult(SendStatus.NotFound, 0);
         GatewayMetrics.CountSent(result);
         return replies.Write("sent", request.RequestIdJson, Sent(result, to), static (w, r) =>
@@ -201,7 +201,7 @@ public sealed partial class RequestHandler(
             throw ProtocolException.BadRequest("'ack' needs a login with \"ack\": true.");
         }
 
-        if (!await grains.GetGrain<IClientIdGrain>(login.ClientId).Acknowledge(session.Id, upTo))
+        if (!await grains.Grain<IClientIdGrain>(login.ClientId).Acknowledge(session.Id, upTo))
         {
             throw NotLoggedIn();
         }
@@ -223,7 +223,7 @@ public sealed partial class RequestHandler(
     private async Task<Reply> DeleteAsync(ClientRequest request)
     {
         var token = ReadToken(request.Parameters);
-        var id = await grains.GetGrain<IClientGrain>(TokenDigest.Of(token)).Delete() ?? throw InvalidToken();
+        var id = await grains.Grain<IClientGrain>(TokenDigest.Of(token)).Delete() ?? throw InvalidToken();
         return replies.Write("deleted", request.RequestIdJson, id, static (w, i) => w.WriteNumber("id"u8, i));
     }
 
@@ -244,7 +244,7 @@ public sealed partial class RequestHandler(
     /// <summary>Tells the mailbox and the directory that this socket's login is over.</summary>
     private async Task ForgetAsync(string sessionId, SessionLogin login)
     {
-        await grains.GetGrain<IClientIdGrain>(login.ClientId).Detach(sessionId);
+        await grains.Grain<IClientIdGrain>(login.ClientId).Detach(sessionId);
         await OnlineDirectory.For(grains, sessionId).Remove(sessionId);
     }
 

@@ -66,7 +66,7 @@ public sealed partial class SessionRenewalService(
             try
             {
                 // Bounded per call: a call lost with a dying silo must not hold up the rest of the round.
-                var renewal = grains.GetGrain<IClientIdGrain>(login.ClientId).Renew(login.Registration, handler.SessionValidity);
+                var renewal = grains.Grain<IClientIdGrain>(login.ClientId).Renew(login.Registration, handler.SessionValidity);
                 if (!await renewal.WaitAsync(_options.SessionRenewInterval, cancellationToken))
                 {
                     // Another socket took the client over while this one could not be told.
@@ -85,7 +85,7 @@ public sealed partial class SessionRenewalService(
 
     private async Task RenewShardAsync(int shard, CancellationToken cancellationToken)
     {
-        var directory = grains.GetGrain<IOnlineDirectoryGrain>(shard);
+        var directory = grains.Grain<IOnlineDirectoryGrain>(shard);
         try
         {
             // Bounded per shard, like sessions: one lost call must not let the other shards' leases lapse.
