@@ -10,13 +10,13 @@ namespace Benchmarks;
 /// <param name="Url">The server's WebSocket endpoint; always a loopback address.</param>
 /// <param name="Clients">Concurrent sockets (default 200); for drain and online-delivery, the recipients (default 2,000).</param>
 /// <param name="Duration">The measured window (default 10 s); for drain and online-delivery, the time limit of each phase (default 300 s).</param>
-/// <param name="Warmup">Load before the measured window, not counted (default 2 s).</param>
+/// <param name="Warmup">Load before the measured window, not counted (default 2 s; connect-login 5 s, for the JIT of both servers to settle).</param>
 /// <param name="Count">At most this many operations are measured, and at most this many run in the warm-up.</param>
 /// <param name="Pending">drain: responses queued for each recipient while it is offline (default 50).</param>
 /// <param name="Concurrency">drain and online-delivery: sockets registering, connecting or logging in at once (default 200).</param>
 /// <param name="Senders">Sender sockets that queue or push the responses (default 4).</param>
 /// <param name="Responses">online-delivery: responses pushed in all, to random recipients (default 20,000).</param>
-/// <param name="Window">Requests one sender socket has outstanding at most (default 64).</param>
+/// <param name="Window">Requests one sender socket has outstanding at most (default 64; online-delivery 4, since the server answers a socket's requests one at a time and a deeper window only adds queueing to the latency).</param>
 /// <param name="Server">The gateway's built WebSocketFrontend.dll: the tool starts it (fresh data for each scenario) instead of using <paramref name="Url"/>.</param>
 /// <param name="Sessions">hold: logged-in sessions held open at once (default 10,000).</param>
 /// <param name="Rounds">connect-login and hold: gateway/ceiling pairs, run alternately (default 2).</param>
@@ -47,13 +47,13 @@ public sealed record BenchmarkOptions(
           --url          ws://127.0.0.1:5000/ws   the server; must be a loopback address
           --clients      200 (2000)               concurrent sockets (recipients for drain, online-delivery)
           --seconds      10 (300)                 measured duration (time limit of each phase for drain, online-delivery)
-          --warmup       2                        seconds of load before measuring (register, login)
+          --warmup       2 (5)                    seconds of load before measuring (register, login, connect-login)
           --count        (none)                   cap on measured operations (register, login)
           --pending      50                       drain: responses queued per offline recipient (at most 1000, the server's bound)
           --concurrency  200                      drain, online-delivery: sockets registering or logging in at once
           --senders      4                        drain, online-delivery: sender sockets
           --responses    20000                    online-delivery: responses in all
-          --window       64                       drain, online-delivery: outstanding sends per sender socket
+          --window       64 (4)                   drain, online-delivery: outstanding sends per sender socket
           --sessions     10000                    hold: sessions held at once
           --rounds       2                        connect-login, hold: gateway/ceiling pairs, alternating
           --port         (none)                   ceiling: port on 127.0.0.1
@@ -113,13 +113,13 @@ public sealed record BenchmarkOptions(
             args[0] == "hold" && server is null ? "hold reads the server's memory from /proc: it needs --server, the gateway's WebSocketFrontend.dll." : null,
             Whole(values, "--clients", defaultClients, 1, 10_000, out var clients),
             Seconds(values, "--seconds", phased ? 300 : 10, 0.1, 3600, out var seconds),
-            Seconds(values, "--warmup", 2, 0, 600, out var warmup),
+            Seconds(values, "--warmup", args[0] == "connect-login" ? 5 : 2, 0, 600, out var warmup),
             Whole(values, "--count", UnboundedCount, 1, UnboundedCount, out var count),
             Whole(values, "--pending", 50, 1, 1000, out var pending),
             Whole(values, "--concurrency", 200, 1, 10_000, out var concurrency),
             Whole(values, "--senders", 4, 1, 1000, out var senders),
             Whole(values, "--responses", 20_000, 1, 10_000_000, out var responses),
-            Whole(values, "--window", 64, 1, 10_000, out var window),
+            Whole(values, "--window", args[0] == "online-delivery" ? 4 : 64, 1, 10_000, out var window),
             Whole(values, "--sessions", 10_000, 1, 100_000, out var sessions),
             Whole(values, "--rounds", 2, 1, 10, out var rounds),
             Whole(values, "--port", 0, 1, 65_535, out var port),

@@ -147,8 +147,11 @@ public sealed class ServerProcess : IAsyncDisposable
             info.ArgumentList.Add(argument);
         }
 
-        // Both servers collect garbage the same way (server GC, as the gateway ships), so memory compares.
+        // Both servers run the runtime the same way: server GC, as the gateway ships, so memory compares;
+        // and no spinning of idle thread-pool threads, which on two shared cores burns what another
+        // process (the tool, the other server) needs.
         info.Environment["DOTNET_gcServer"] = "1";
+        info.Environment["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0";
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
 
         var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {name}.");

@@ -48,7 +48,14 @@ public sealed partial class ClientIdGrain(
             throw new InvalidOperationException($"Id {this.GetPrimaryKeyLong()} is already assigned.");
         }
 
-        await WriteHeaderAsync(h => h.Digest = digest);
+        // The same write reserves this activation's first block of sequence numbers, so that the
+        // first response to a new client costs no write of its own.
+        var reserved = NextReservation();
+        await WriteHeaderAsync(h =>
+        {
+            h.Digest = digest;
+            h.SeqReserved = Math.Max(h.SeqReserved, reserved);
+        });
     }
 
     public Task<string?> GetDigest() => Task.FromResult(state.State.Digest);
@@ -116,6 +123,21 @@ public sealed partial class ClientIdGrain(
         if (_session is { } previous && previous.Registration.SessionId != session.SessionId)
         {
             await TellLoggedOutAsync(previous, "takeover");
+        }
+
+        if (_nextSeq > state.State.SeqReserved)
+        {
+            // A session is about to receive responses: reserve their numbers now, so that pushes to it
+            // never wait for a write. A storage failure here costs the login nothing: the first
+            // response reserves them instead.
+            try
+            {
+                await ReserveSeqsAsync();
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogReserveFailed(logger, ex, this.GetPrimaryKeyLong());
+            }
         }
 
         var queued = _queue.Items.Select(ResponseQueue.ToWire).ToImmutableArray();
@@ -297,12 +319,20 @@ public sealed partial class ClientIdGrain(
     {
         if (_nextSeq > state.State.SeqReserved)
         {
-            var reserved = _nextSeq - 1 + _options.SeqBlockSize;
-            await WriteHeaderAsync(h => h.SeqReserved = reserved);
+            await ReserveSeqsAsync();
         }
 
         return _nextSeq++;
     }
+
+    /// <summary>Writes the upper bound of the next block of sequence numbers this activation may hand out.</summary>
+    private Task ReserveSeqsAsync()
+    {
+        var reserved = NextReservation();
+        return WriteHeaderAsync(h => h.SeqReserved = reserved);
+    }
+
+    private long NextReservation() => _nextSeq - 1 + _options.SeqBlockSize;
 
     /// <summary>Changes and writes the header, or leaves the previous header in memory when storage refuses.</summary>
     private async Task WriteHeaderAsync(Action<ClientIdState> change)
@@ -335,6 +365,9 @@ public sealed partial class ClientIdGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Push to client {ClientId} session {SessionId} failed; responses stay queued")]
     private static partial void LogPushFailed(ILogger logger, Exception exception, long clientId, string sessionId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sequence numbers for client {ClientId} could not be reserved at login; the first response will try again")]
+    private static partial void LogReserveFailed(ILogger logger, Exception exception, long clientId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "An emptied queue segment of client {ClientId} could not be deleted; it is no longer read")]
     private static partial void LogSegmentDeleteFailed(ILogger logger, Exception exception, long clientId);

@@ -5,7 +5,8 @@ namespace Tests.Tool;
 
 /// <summary>
 /// Every scenario of the load tool, at a tiny size, against the real server: the benchmark cannot
-/// rot unnoticed. Only behaviour is asserted (nothing lost, nothing refused); never a speed.
+/// rot unnoticed. Only behaviour is asserted (nothing lost, nothing refused, every figure present);
+/// never a speed or a size.
 /// </summary>
 public sealed class BenchmarkSmokeTests
 {
@@ -27,14 +28,80 @@ public sealed class BenchmarkSmokeTests
             ["Protocol:RequestsPerSecond"] = "100000",
             ["Protocol:RequestBurst"] = "100000",
         });
-        Assert.True(BenchmarkOptions.TryParse([.. arguments, "--url", server.WebSocketUri.ToString()], out var options, out var problem), problem);
 
-        var results = new List<ScenarioResult>();
-        foreach (var run in IBenchmarkRun.For(options))
+        var results = await RunAsync([.. arguments, "--url", server.WebSocketUri.ToString()]);
+
+        Assert.Single(results);
+        AssertClean(results);
+    }
+
+    [Fact]
+    public async Task ConnectLoginAlternatesBetweenTheGatewayAndTheCeiling()
+    {
+        using var database = new TempDatabase();
+        await using var server = await GatewayServer.StartAsync(database.Path);
+
+        var results = await RunAsync(
+            ["connect-login", "--clients", "4", "--seconds", "1", "--warmup", "0", "--count", "20", "--rounds", "2", "--url", server.WebSocketUri.ToString()]);
+
+        Assert.Equal(["gateway", "ceiling", "gateway", "ceiling"], results.Select(r => r.Server));
+        Assert.Equal([1, 1, 2, 2], results.Select(r => r.Round ?? 0));
+        AssertClean(results);
+    }
+
+    [Fact]
+    public async Task HoldReadsTheMemoryOfAGatewayItStartsAndOfTheCeiling()
+    {
+        var results = await RunAsync(
+            ["hold", "--sessions", "30", "--rounds", "1", "--concurrency", "10", "--server", HostProcess.BuiltDll("WebSocketFrontend")]);
+
+        Assert.Equal(["gateway", "ceiling"], results.Select(r => r.Server));
+        Assert.All(results, r =>
         {
-            results.Add(await run.RunAsync(TestContext.Current.CancellationToken));
+            Assert.Equal(30, r.Ops);
+            Assert.NotNull(r.RssBeforeBytes);
+            Assert.True(r.RssAfterBytes > 0);
+            Assert.NotNull(r.BytesPerSession);
+        });
+        AssertClean(results);
+    }
+
+    [Fact]
+    public async Task QueueDepthMeasuresEveryDepthWithTheBytesWritten()
+    {
+        var results = await RunAsync(
+            ["queue-depth", "--clients", "2", "--senders", "2", "--concurrency", "4", "--server", HostProcess.BuiltDll("WebSocketFrontend")]);
+
+        Assert.Equal([10, 100, 1000], results.Select(r => r.Depth ?? 0));
+        Assert.All(results, r =>
+        {
+            Assert.Equal(2, r.Ops);
+            Assert.True(r.StorageBytesPerOp > 0, "every enqueue writes to storage");
+        });
+        AssertClean(results);
+    }
+
+    [Fact]
+    public void HoldWithoutAServerToStartIsRefused()
+    {
+        Assert.False(BenchmarkOptions.TryParse(["hold", "--url", "ws://127.0.0.1:5000/ws"], out _, out var problem));
+        Assert.Contains("--server", problem);
+    }
+
+    private static async Task<List<ScenarioResult>> RunAsync(string[] arguments)
+    {
+        Assert.True(BenchmarkOptions.TryParse(arguments, out var options, out var problem), problem);
+        var results = new List<ScenarioResult>();
+        await foreach (var result in BenchmarkPlan.RunAsync(options, TestContext.Current.CancellationToken))
+        {
+            results.Add(result);
         }
 
+        return results;
+    }
+
+    private static void AssertClean(List<ScenarioResult> results)
+    {
         Assert.NotEmpty(results);
         Assert.All(results, r =>
         {
