@@ -13,6 +13,21 @@ public sealed record OnlineEntry(
     [property: Id(1)] int ClientId,
     [property: Id(2)] string FrontendId);
 
+/// <summary>One change to a shard: the entry a socket now has, or, with no entry, its removal.</summary>
+/// <param name="ConnectionId">The WebSocket id.</param>
+/// <param name="Entry">The socket's entry; null to remove it.</param>
+[GenerateSerializer, Immutable, Alias("Grains.Interfaces.DirectoryChange")]
+public sealed record DirectoryChange(
+    [property: Id(0)] string ConnectionId,
+    [property: Id(1)] OnlineEntry? Entry)
+{
+    /// <summary>Adds or replaces the entry of <paramref name="entry"/>'s socket.</summary>
+    public static DirectoryChange Add(OnlineEntry entry) => new(entry.ConnectionId, entry);
+
+    /// <summary>Removes the entry of a socket, if any.</summary>
+    public static DirectoryChange Remove(string connectionId) => new(connectionId, null);
+}
+
 /// <summary>
 /// The online clients list, WebSocket id to client id, split into <see cref="OnlineDirectory.ShardCount"/>
 /// shards keyed by <see cref="OnlineDirectory.ShardOf"/> so that no single activation carries every login.
@@ -21,13 +36,12 @@ public sealed record OnlineEntry(
 [Alias("Grains.Interfaces.IOnlineDirectoryGrain")]
 public interface IOnlineDirectoryGrain : IGrainWithIntegerKey
 {
-    /// <summary>Adds or replaces the entry of a socket and renews its frontend's lease.</summary>
-    [Alias("Add")]
-    Task Add(OnlineEntry entry, TimeSpan leaseFor);
-
-    /// <summary>Removes the entry of a socket, if any.</summary>
-    [Alias("Remove")]
-    Task Remove(string connectionId);
+    /// <summary>
+    /// Applies a frontend's changes in order (a frontend sends those that piled up while its previous
+    /// call was under way in one call); renews the frontend's lease when any adds an entry.
+    /// </summary>
+    [Alias("Apply")]
+    Task Apply(string frontendId, ImmutableArray<DirectoryChange> changes, TimeSpan leaseFor);
 
     /// <summary>Renews a frontend's lease; false when the shard does not know the frontend (it lost its memory), so the frontend restores its entries.</summary>
     [Alias("Renew")]

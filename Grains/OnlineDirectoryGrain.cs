@@ -22,17 +22,27 @@ public sealed class OnlineDirectoryGrain(TimeProvider time) : Grain, IOnlineDire
         return Task.CompletedTask;
     }
 
-    public Task Add(OnlineEntry entry, TimeSpan leaseFor)
+    public Task Apply(string frontendId, ImmutableArray<DirectoryChange> changes, TimeSpan leaseFor)
     {
-        ArgumentNullException.ThrowIfNull(entry);
-        _entries[entry.ConnectionId] = entry;
-        _leases[entry.FrontendId] = time.GetUtcNow() + leaseFor;
-        return Task.CompletedTask;
-    }
+        var added = false;
+        foreach (var change in changes)
+        {
+            if (change.Entry is { } entry)
+            {
+                _entries[change.ConnectionId] = entry;
+                added = true;
+            }
+            else
+            {
+                _entries.Remove(change.ConnectionId);
+            }
+        }
 
-    public Task Remove(string connectionId)
-    {
-        _entries.Remove(connectionId);
+        if (added)
+        {
+            _leases[frontendId] = time.GetUtcNow() + leaseFor;
+        }
+
         return Task.CompletedTask;
     }
 

@@ -273,8 +273,8 @@ public sealed class MailboxTests(ClusterFixture fixture)
         // between two renewals cannot let it lapse.
         var lease = TimeSpan.FromMilliseconds(300);
         var livingLease = TimeSpan.FromMinutes(1);
-        await shard.Add(new OnlineEntry("dying-1", 1, "dying"), lease);
-        await shard.Add(new OnlineEntry("living-1", 2, "living"), livingLease);
+        await shard.Apply("dying", [DirectoryChange.Add(new OnlineEntry("dying-1", 1, "dying"))], lease);
+        await shard.Apply("living", [DirectoryChange.Add(new OnlineEntry("living-1", 2, "living"))], livingLease);
 
         // The living frontend renews; the dying one never does again.
         var gone = false;
@@ -290,6 +290,32 @@ public sealed class MailboxTests(ClusterFixture fixture)
         Assert.False(await shard.Renew("dying", lease));
         await shard.Restore("dying", [new OnlineEntry("dying-2", 1, "dying")], lease);
         Assert.Contains(await shard.List(), e => e.ConnectionId == "dying-2");
+    }
+
+    [Fact]
+    public async Task DirectoryChangesApplyInTheOrderTheyWereSent()
+    {
+        var shard = Grains.GetGrain<IOnlineDirectoryGrain>(OnlineDirectory.ShardCount + 101);
+        var lease = TimeSpan.FromMinutes(1);
+
+        // One batch: a socket that logged in and closed, one that logged in again as another client,
+        // one that stays, and the removal of a socket the shard never held.
+        await shard.Apply("f", [
+            DirectoryChange.Add(new OnlineEntry("a", 1, "f")),
+            DirectoryChange.Add(new OnlineEntry("b", 2, "f")),
+            DirectoryChange.Remove("a"),
+            DirectoryChange.Add(new OnlineEntry("b", 3, "f")),
+            DirectoryChange.Add(new OnlineEntry("c", 4, "f")),
+            DirectoryChange.Remove("never"),
+        ], lease);
+
+        Assert.Equal([("b", 3), ("c", 4)], (await shard.List()).Select(e => (e.ConnectionId, e.ClientId)).Order());
+        Assert.True(await shard.Renew("f", lease));
+
+        // Removals alone give no lease to a frontend the shard does not know.
+        await shard.Apply("stranger", [DirectoryChange.Remove("b")], lease);
+        Assert.False(await shard.Renew("stranger", lease));
+        Assert.Equal(["c"], (await shard.List()).Select(e => e.ConnectionId));
     }
 
     private async Task<(int Id, IClientIdGrain Mailbox)> RegisterAsync()

@@ -24,6 +24,7 @@ public static class GatewayHostingExtensions
         builder.Services.AddSingleton<FrontendIdentity>();
         builder.Services.AddSingleton<ReplyWriter>();
         builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection(ApiOptions.Section));
+        builder.Services.AddSingleton<DirectoryUpdates>();
         builder.Services.AddSingleton<RequestHandler>();
         builder.Services.AddSingleton<FrontendObserver>();
         builder.Services.AddHostedService<SessionRenewalService>();

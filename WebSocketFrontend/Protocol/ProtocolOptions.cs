@@ -55,6 +55,9 @@ public sealed class ProtocolOptions
     [Range(typeof(TimeSpan), "00:00:00.050", "01:00:00")]
     public TimeSpan DirectoryLeaseInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long a frontend's directory lease lasts without renewal: three renewal periods.</summary>
+    public TimeSpan DirectoryLease => DirectoryLeaseInterval * 3;
+
     /// <summary>How many ids one <c>online</c> page holds at most (default 1,000).</summary>
     [Range(1, 100_000)]
     public int MaxOnlinePage { get; set; } = 1000;

@@ -12,17 +12,18 @@ namespace WebSocketFrontend.Sessions;
 /// </summary>
 public sealed partial class FrontendObserver : ISessionObserver
 {
-    private readonly IGrainFactory _grains;
     private readonly SessionRegistry _registry;
+    private readonly DirectoryUpdates _directory;
     private readonly ReplyWriter _replies;
     private readonly ProtocolOptions _options;
     private readonly ILogger<FrontendObserver> _logger;
     private readonly Lazy<ISessionObserver> _reference;
 
-    public FrontendObserver(IGrainFactory grains, SessionRegistry registry, ReplyWriter replies, IOptions<ProtocolOptions> options, ILogger<FrontendObserver> logger)
+    public FrontendObserver(
+        IGrainFactory grains, SessionRegistry registry, DirectoryUpdates directory, ReplyWriter replies, IOptions<ProtocolOptions> options, ILogger<FrontendObserver> logger)
     {
-        _grains = grains;
         _registry = registry;
+        _directory = directory;
         _replies = replies;
         _options = options.Value;
         _logger = logger;
@@ -71,7 +72,7 @@ public sealed partial class FrontendObserver : ISessionObserver
     {
         try
         {
-            await OnlineDirectory.For(_grains, sessionId).Remove(sessionId);
+            await _directory.RemoveAsync(sessionId);
         }
         catch (Exception ex)
         {

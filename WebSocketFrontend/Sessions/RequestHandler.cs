@@ -14,6 +14,7 @@ public sealed partial class RequestHandler(
     ReplyWriter replies,
     FrontendIdentity frontend,
     FrontendObserver observer,
+    DirectoryUpdates directory,
     IOptions<ProtocolOptions> options,
     ILogger<RequestHandler> logger)
 {
@@ -28,7 +29,7 @@ public sealed partial class RequestHandler(
     /// <summary>How long a session or a directory lease stays valid without renewal: three renewal periods.</summary>
     public TimeSpan SessionValidity => _options.SessionRenewInterval * 3;
 
-    public TimeSpan DirectoryLease => _options.DirectoryLeaseInterval * 3;
+    public TimeSpan DirectoryLease => _options.DirectoryLease;
 
     /// <summary>Answers one request. Every failure becomes an <c>error</c> reply; nothing here closes the socket.</summary>
     public async Task<Reply> HandleAsync(WebSocketSession session, ClientRequest request, CancellationToken cancellationToken)
@@ -124,7 +125,7 @@ public sealed partial class RequestHandler(
         session.SetLogin(login);
         try
         {
-            await OnlineDirectory.For(grains, session.Id).Add(new OnlineEntry(session.Id, client.Id, frontend.Id), DirectoryLease);
+            await directory.AddAsync(new OnlineEntry(session.Id, client.Id, frontend.Id));
         }
         catch (Exception ex) when (ex is not ProtocolException)
         {
@@ -245,7 +246,7 @@ public sealed partial class RequestHandler(
     private async Task ForgetAsync(string sessionId, SessionLogin login)
     {
         await grains.Grain<IClientIdGrain>(login.ClientId).Detach(sessionId);
-        await OnlineDirectory.For(grains, sessionId).Remove(sessionId);
+        await directory.RemoveAsync(sessionId);
     }
 
     private static SendResult Sent(SendResult result, int to) => result.Status switch
