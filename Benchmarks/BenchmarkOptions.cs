@@ -10,7 +10,7 @@ namespace Benchmarks;
 /// <param name="Url">The server's WebSocket endpoint; always a loopback address.</param>
 /// <param name="Clients">Concurrent sockets (default 200); for drain and online-delivery, the recipients (default 2,000).</param>
 /// <param name="Duration">The measured window (default 10 s); for drain and online-delivery, the time limit of each phase (default 300 s).</param>
-/// <param name="Warmup">Load before the measured window, not counted (default 2 s; connect-login 5 s, for the JIT of both servers to settle).</param>
+/// <param name="Warmup">Load before the measured window, not counted (default 2 s; connect-login 20 s, for the JIT of both servers to reach its steady state).</param>
 /// <param name="Count">At most this many operations are measured, and at most this many run in the warm-up.</param>
 /// <param name="Pending">drain: responses queued for each recipient while it is offline (default 50).</param>
 /// <param name="Concurrency">drain and online-delivery: sockets registering, connecting or logging in at once (default 200).</param>
@@ -47,7 +47,7 @@ public sealed record BenchmarkOptions(
           --url          ws://127.0.0.1:5000/ws   the server; must be a loopback address
           --clients      200 (2000)               concurrent sockets (recipients for drain, online-delivery)
           --seconds      10 (300)                 measured duration (time limit of each phase for drain, online-delivery)
-          --warmup       2 (5)                    seconds of load before measuring (register, login, connect-login)
+          --warmup       2 (20)                   seconds of load before measuring (register, login; connect-login 20)
           --count        (none)                   cap on measured operations (register, login)
           --pending      50                       drain: responses queued per offline recipient (at most 1000, the server's bound)
           --concurrency  200                      drain, online-delivery: sockets registering or logging in at once
@@ -113,7 +113,7 @@ public sealed record BenchmarkOptions(
             args[0] == "hold" && server is null ? "hold reads the server's memory from /proc: it needs --server, the gateway's WebSocketFrontend.dll." : null,
             Whole(values, "--clients", defaultClients, 1, 10_000, out var clients),
             Seconds(values, "--seconds", phased ? 300 : 10, 0.1, 3600, out var seconds),
-            Seconds(values, "--warmup", args[0] == "connect-login" ? 5 : 2, 0, 600, out var warmup),
+            Seconds(values, "--warmup", args[0] == "connect-login" ? 20 : 2, 0, 600, out var warmup),
             Whole(values, "--count", UnboundedCount, 1, UnboundedCount, out var count),
             Whole(values, "--pending", 50, 1, 1000, out var pending),
             Whole(values, "--concurrency", 200, 1, 10_000, out var concurrency),
