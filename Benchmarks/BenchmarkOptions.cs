@@ -15,7 +15,7 @@ namespace Benchmarks;
 /// <param name="Pending">drain: responses queued for each recipient while it is offline (default 50).</param>
 /// <param name="Concurrency">drain and online-delivery: sockets registering, connecting or logging in at once (default 200).</param>
 /// <param name="Senders">Sender sockets that queue or push the responses (default 4).</param>
-/// <param name="Responses">online-delivery: responses pushed in all, to random recipients (default 20,000).</param>
+/// <param name="Responses">online-delivery: responses measured, to random recipients (default 20,000), after a warm-up of as many up to 10,000.</param>
 /// <param name="Window">Requests one sender socket has outstanding at most (default 64; online-delivery 4, since the server answers a socket's requests one at a time and a deeper window only adds queueing to the latency).</param>
 /// <param name="Server">The gateway's built WebSocketFrontend.dll: the tool starts it (fresh data for each scenario) instead of using <paramref name="Url"/>.</param>
 /// <param name="Sessions">hold: logged-in sessions held open at once (default 10,000).</param>
@@ -52,7 +52,7 @@ public sealed record BenchmarkOptions(
           --pending      50                       drain: responses queued per offline recipient (at most 1000, the server's bound)
           --concurrency  200                      drain, online-delivery: sockets registering or logging in at once
           --senders      4                        drain, online-delivery: sender sockets
-          --responses    20000                    online-delivery: responses in all
+          --responses    20000                    online-delivery: responses measured (after up to 10000 more as warm-up)
           --window       64 (4)                   drain, online-delivery: outstanding sends per sender socket
           --sessions     10000                    hold: sessions held at once
           --rounds       2                        connect-login, hold: gateway/ceiling pairs, alternating

@@ -8,6 +8,8 @@ namespace Benchmarks;
 /// sockets push <c>--responses</c> responses in all to random recipients with the <c>send</c> action,
 /// up to <c>--window</c> outstanding per socket. Measures delivered/s and the end-to-end latency of each
 /// response; checks none is lost, duplicated, misaddressed or overtaken on its recipient's socket.
+/// Before them the senders push <see cref="WarmupResponses"/> more the same way, checked alike but
+/// not timed, so that the figures are the server's steady state rather than its first seconds.
 /// </summary>
 /// <remarks>
 /// A payload is <c>{"k": message index, "t": Stopwatch timestamp when it was sent}</c>: sender and
@@ -17,6 +19,9 @@ public sealed class OnlineDeliveryScenario(BenchmarkOptions options) : IBenchmar
 {
     /// <summary>The state of message k's send, from its reply.</summary>
     private const int NotSent = 0, Online = 1, Queued = 2, Refused = 3, NoReply = 4;
+
+    /// <summary>Responses sent first and not measured (at most as many as are measured).</summary>
+    private const int MaxWarmupResponses = 10_000;
 
     private readonly ErrorCounts _errors = new();
 
@@ -40,10 +45,16 @@ public sealed class OnlineDeliveryScenario(BenchmarkOptions options) : IBenchmar
 
     public string Name => "online-delivery";
 
+    /// <summary>Messages below this index are the warm-up.</summary>
+    private int WarmupResponses => Math.Min(MaxWarmupResponses, options.Responses);
+
+    /// <summary>Warm-up and measured messages together.</summary>
+    private int TotalResponses => WarmupResponses + options.Responses;
+
     public async Task<ScenarioResult> RunAsync(CancellationToken cancellationToken)
     {
         var n = options.Clients;
-        var m = options.Responses;
+        var m = TotalResponses;
         _target = new int[m];
         _sentAt = new long[m];
         _state = new int[m];
@@ -68,17 +79,19 @@ public sealed class OnlineDeliveryScenario(BenchmarkOptions options) : IBenchmar
                 return ScenarioResult.From(Name, n, TimeSpan.Zero, [], _errors.Snapshot(), responses: 0);
             }
 
-            var started = Stopwatch.GetTimestamp();
-            _lastArrival = started;
             await SendAllAsync(live, senders, cancellationToken);
             await AwaitDeliveriesAsync(cancellationToken);
-            var window = Stopwatch.GetElapsedTime(started, Interlocked.Read(ref _lastArrival));
-            Log(FormattableString.Invariant($"first send to last arrival: {window.TotalSeconds:0.00} s"));
+
+            // The measured window: from the first measured send to the last measured arrival.
+            var measured = Enumerable.Range(WarmupResponses, options.Responses).Where(k => _sentAt[k] > 0).ToArray();
+            var started = measured.Length == 0 ? 0 : measured.Min(k => _sentAt[k]);
+            var window = measured.Length == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(started, Math.Max(started, Interlocked.Read(ref _lastArrival)));
+            Log(FormattableString.Invariant($"{WarmupResponses} warm-up responses, then {options.Responses} measured: first measured send to last arrival {window.TotalSeconds:0.00} s"));
             await CloseAllAsync(connections, cancellationToken);
             Verify();
 
-            // One latency per response that arrived for a send the server took: the first arrival.
-            var latencies = _latency.Where((l, k) => l > 0 && _state[k] == Online).ToArray();
+            // One latency per measured response that arrived for a send the server took: the first arrival.
+            var latencies = measured.Where(k => _latency[k] > 0 && _state[k] == Online).Select(k => _latency[k]).ToArray();
             return ScenarioResult.From(Name, n, window, latencies, _errors.Snapshot(), latencies.Length);
         }
         finally
@@ -104,7 +117,7 @@ public sealed class OnlineDeliveryScenario(BenchmarkOptions options) : IBenchmar
             {
                 // Every frame but the login's reply is a push; the cap leaves room for all of them to come to one socket.
                 var connection = connections[r] = await PipelinedConnection.OpenAsync(
-                    options.Url, LoadRunner.OperationTimeout, 1, options.Responses + 16, (action, parameters, at) => OnArrival(r, action, parameters, at), phase);
+                    options.Url, LoadRunner.OperationTimeout, 1, TotalResponses + 16, (action, parameters, at) => OnArrival(r, action, parameters, at), phase);
                 var (reply, _) = await connection.RequestAsync("login", "logged", recipient.Token, static (w, t) => w.WriteString("token"u8, t), phase);
                 _errors.Add("login:queued_responses", reply.GetProperty("queue").GetArrayLength());
                 logged[r] = true;
@@ -123,7 +136,7 @@ public sealed class OnlineDeliveryScenario(BenchmarkOptions options) : IBenchmar
     /// <summary>Sender s sends messages s, s + S, s + 2S, … to random live recipients, pipelined up to the window.</summary>
     private async Task SendAllAsync(int[] live, BenchClient[] senders, CancellationToken cancellationToken)
     {
-        Log($"sending {options.Responses} responses from {senders.Length} sender sockets, window {options.Window}");
+        Log($"sending {TotalResponses} responses from {senders.Length} sender sockets, window {options.Window}");
         await Phases.ForEachAsync(senders.Length, senders.Length, options.Duration, _errors, "send", async (s, phase) =>
         {
             var sender = senders[s];
@@ -131,11 +144,11 @@ public sealed class OnlineDeliveryScenario(BenchmarkOptions options) : IBenchmar
             try
             {
                 // One reply per send: the frame cap is this sender's share of the messages, and some room.
-                var share = (options.Responses + senders.Length - 1) / senders.Length;
+                var share = (TotalResponses + senders.Length - 1) / senders.Length;
                 await using var connection = await PipelinedConnection.OpenAsync(options.Url, LoadRunner.OperationTimeout, options.Window, share + 16, null, phase);
 
                 // Responses / senders passes at most, each bounded by the window wait and the phase.
-                for (var k = s; k < options.Responses && !phase.IsCancellationRequested; k += senders.Length)
+                for (var k = s; k < TotalResponses && !phase.IsCancellationRequested; k += senders.Length)
                 {
                     var r = live[random.Next(live.Length)];
                     Volatile.Write(ref _target[k], r);
@@ -218,7 +231,10 @@ public sealed class OnlineDeliveryScenario(BenchmarkOptions options) : IBenchmar
             Volatile.Write(ref _arrivedSeq[k], seq);
             Volatile.Write(ref _latency[k], Math.Max(at - payload.GetProperty("t").GetInt64(), 1));
             Interlocked.Increment(ref _delivered);
-            Phases.RaiseTo(ref _lastArrival, at);
+            if (k >= WarmupResponses)
+            {
+                Phases.RaiseTo(ref _lastArrival, at);
+            }
         }
     }
 
