@@ -15,17 +15,18 @@ namespace Benchmarks;
 /// <param name="Pending">drain: responses queued for each recipient while it is offline (default 50).</param>
 /// <param name="Concurrency">drain and online-delivery: sockets registering, connecting or logging in at once (default 200).</param>
 /// <param name="Senders">Sender sockets that queue or push the responses (default 4).</param>
-/// <param name="Responses">online-delivery: responses measured, to random recipients (default 20,000), after a warm-up of as many up to 10,000.</param>
+/// <param name="Responses">online-delivery: responses measured, to random recipients (default 20,000).</param>
 /// <param name="Window">Requests one sender socket has outstanding at most (default 64; online-delivery 4, since the server answers a socket's requests one at a time and a deeper window only adds queueing to the latency).</param>
 /// <param name="Server">The gateway's built WebSocketFrontend.dll: the tool starts it (fresh data for each scenario) instead of using <paramref name="Url"/>.</param>
 /// <param name="Sessions">hold: logged-in sessions held open at once (default 10,000).</param>
 /// <param name="Rounds">connect-login and hold: gateway/ceiling pairs, run alternately (default 2).</param>
 /// <param name="Port">ceiling: the port to serve on 127.0.0.1.</param>
+/// <param name="WarmupResponses">online-delivery: responses sent before the measured ones, checked but not timed (default 150,000).</param>
 /// <param name="Arguments">The command line, so that <c>all</c> can give each scenario its own defaults.</param>
 public sealed record BenchmarkOptions(
     string Command, Uri Url, int Clients, TimeSpan Duration, TimeSpan Warmup, long Count,
     int Pending, int Concurrency, int Senders, int Responses, int Window,
-    string? Server, int Sessions, int Rounds, int Port, IReadOnlyList<string> Arguments)
+    string? Server, int Sessions, int Rounds, int Port, int WarmupResponses, IReadOnlyList<string> Arguments)
 {
     public const string Usage = """
         usage: dotnet run -c Release --project Benchmarks -- <command> [options]
@@ -52,7 +53,8 @@ public sealed record BenchmarkOptions(
           --pending      50                       drain: responses queued per offline recipient (at most 1000, the server's bound)
           --concurrency  200                      drain, online-delivery: sockets registering or logging in at once
           --senders      4                        drain, online-delivery: sender sockets
-          --responses    20000                    online-delivery: responses measured (after up to 10000 more as warm-up)
+          --responses    20000                    online-delivery: responses measured
+          --warmup-responses 150000               online-delivery: responses sent first, checked, not timed
           --window       64 (4)                   drain, online-delivery: outstanding sends per sender socket
           --sessions     10000                    hold: sessions held at once
           --rounds       2                        connect-login, hold: gateway/ceiling pairs, alternating
@@ -73,7 +75,7 @@ public sealed record BenchmarkOptions(
     private static readonly string[] _options =
     [
         "--url", "--clients", "--seconds", "--warmup", "--count", "--pending", "--concurrency", "--senders", "--responses",
-        "--window", "--server", "--sessions", "--rounds", "--port",
+        "--window", "--server", "--sessions", "--rounds", "--port", "--warmup-responses",
     ];
 
     public static bool TryParse(string[] args, [NotNullWhen(true)] out BenchmarkOptions? options, [NotNullWhen(false)] out string? problem)
@@ -123,6 +125,7 @@ public sealed record BenchmarkOptions(
             Whole(values, "--sessions", 10_000, 1, 100_000, out var sessions),
             Whole(values, "--rounds", 2, 1, 10, out var rounds),
             Whole(values, "--port", 0, 1, 65_535, out var port),
+            Whole(values, "--warmup-responses", 150_000, 0, 10_000_000, out var warmupResponses),
         ];
         problem = problems.FirstOrDefault(p => p is not null);
         if (problem is not null)
@@ -133,7 +136,7 @@ public sealed record BenchmarkOptions(
         options = new BenchmarkOptions(
             args[0], url!, (int)clients, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup), count,
             (int)pending, (int)concurrency, (int)senders, (int)responses, (int)window,
-            server, (int)sessions, (int)rounds, (int)port, args);
+            server, (int)sessions, (int)rounds, (int)port, (int)warmupResponses, args);
         return true;
     }
 

