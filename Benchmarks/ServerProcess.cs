@@ -147,10 +147,11 @@ public sealed class ServerProcess : IAsyncDisposable
             info.ArgumentList.Add(argument);
         }
 
-        // Both servers run the runtime the same way: server GC, as the gateway ships, so memory compares;
-        // and no spinning of idle thread-pool threads, which on two shared cores burns what another
-        // process (the tool, the other server) needs.
-        info.Environment["DOTNET_gcServer"] = "1";
+        // Both servers run the runtime the same way: workstation GC, as the gateway ships, so memory
+        // compares; and no spinning of idle thread-pool threads, which on two shared cores burns what
+        // another process (the tool, the other server) needs.
+        info.Environment["DOTNET_gcServer"] = "0";
+        info.Environment["DOTNET_gcConcurrent"] = "1";
         info.Environment["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0";
         foreach (var e in (Environment.GetEnvironmentVariable("XENV") ?? "").Split(";", StringSplitOptions.RemoveEmptyEntries)) { var kv = e.Split("="); info.Environment[kv[0]] = kv[1]; }
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
