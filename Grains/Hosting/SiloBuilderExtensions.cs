@@ -97,7 +97,7 @@ public static class SiloBuilderExtensions
         silo.Services.AddKeyedSingleton<IGrainStorage>(Names.Storage, (services, _) =>
         {
             var adoNet = services.GetRequiredKeyedService<IGrainStorage>(AdoNetStorage);
-            return database.Provider == StorageProvider.Sqlite ? new SerializedWriteGrainStorage(adoNet) : adoNet;
+            return database.Provider == StorageProvider.Sqlite ? new SerializedWriteGrainStorage(adoNet, database.SqliteFile!) : adoNet;
         });
         return silo;
     }

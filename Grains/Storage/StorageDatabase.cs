@@ -38,6 +38,11 @@ public sealed class StorageDatabase
 
     public string ConnectionString { get; }
 
+    /// <summary>The SQLite database file, as SQLite resolves it; null for the server databases.</summary>
+    public string? SqliteFile => Provider == StorageProvider.Sqlite
+        ? Path.GetFullPath(new SqliteConnectionStringBuilder(ConnectionString).DataSource)
+        : null;
+
     /// <summary>Resolves the settings into a connection string; relative SQLite paths are taken from <paramref name="contentRoot"/>.</summary>
     public static StorageDatabase Create(StorageOptions options, string contentRoot)
     {

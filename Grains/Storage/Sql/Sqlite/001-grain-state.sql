@@ -31,10 +31,15 @@ WHERE ServiceId = @ServiceId AND GrainType = @GrainTypeString
   AND GrainIdN0 = @GrainIdN0 AND GrainIdN1 = @GrainIdN1
   AND GrainIdExtension = COALESCE(@GrainIdExtensionString, '''');');
 
+-- Writes, clears and deletes commit without waiting for the disk (synchronous = NORMAL, set on the
+-- connection that runs them): the silo acknowledges them only after it has flushed the log itself,
+-- once for every commit made meanwhile (Grains/Storage/SerializedWriteGrainStorage.cs).
+
 -- Write: a first write (no version) inserts version 1 unless a row exists; later writes update
 -- only the version they read. Exactly one row with the new version means success; no row is a
 -- version conflict.
 INSERT OR REPLACE INTO OrleansQuery (QueryKey, QueryText) VALUES ('WriteToStorageKey', '
+PRAGMA synchronous = NORMAL;
 INSERT INTO GrainState (ServiceId, GrainType, GrainIdN0, GrainIdN1, GrainIdExtension, Payload, Version, ModifiedOn)
 SELECT @ServiceId, @GrainTypeString, @GrainIdN0, @GrainIdN1, COALESCE(@GrainIdExtensionString, ''''), @PayloadBinary, 1,
        strftime(''%Y-%m-%dT%H:%M:%fZ'', ''now'')
@@ -51,6 +56,7 @@ RETURNING Version AS NewGrainStateVersion;');
 
 -- Clear: keeps the row without a payload and moves its version on.
 INSERT OR REPLACE INTO OrleansQuery (QueryKey, QueryText) VALUES ('ClearStorageKey', '
+PRAGMA synchronous = NORMAL;
 UPDATE GrainState
 SET Payload = NULL, Version = Version + 1, ModifiedOn = strftime(''%Y-%m-%dT%H:%M:%fZ'', ''now'')
 WHERE Version = @GrainStateVersion
@@ -61,6 +67,7 @@ RETURNING Version;');
 
 -- Delete (DeleteStateOnClear): removes the row; answers a value other than the version it was given.
 INSERT OR REPLACE INTO OrleansQuery (QueryKey, QueryText) VALUES ('DeleteStorageKey', '
+PRAGMA synchronous = NORMAL;
 DELETE FROM GrainState
 WHERE Version = @GrainStateVersion
   AND ServiceId = @ServiceId AND GrainType = @GrainTypeString
