@@ -99,7 +99,7 @@ public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options) : IB
             var ended = Stopwatch.GetTimestamp();
             if (measured)
             {
-                RaiseLastCompletion(ended);
+                Phases.RaiseTo(ref _lastCompletion, ended);
             }
 
             if (failure is null)
@@ -166,21 +166,6 @@ public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options) : IB
     }
 
     private void CountError(string code) => _errors.AddOrUpdate(code, 1, static (_, n) => n + 1);
-
-    private void RaiseLastCompletion(long timestamp)
-    {
-        var last = Interlocked.Read(ref _lastCompletion);
-        while (timestamp > last)
-        {
-            var seen = Interlocked.CompareExchange(ref _lastCompletion, timestamp, last);
-            if (seen == last)
-            {
-                return;
-            }
-
-            last = seen;
-        }
-    }
 
     private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
 }
