@@ -25,6 +25,13 @@ public sealed partial class ClientIdGrain(
     private LiveSession? _session;
     private long _nextSeq;
 
+    /// <summary>
+    /// True while the stored header still names a segment row that survived its delete: a new activation
+    /// would read acknowledged responses back from it, so the header must be written before anything
+    /// else is acknowledged, and at the latest when this activation ends.
+    /// </summary>
+    private bool _headerNamesRemovedRows;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var storage = ServiceProvider.GetRequiredKeyedService<IGrainStorage>(Names.Storage);
@@ -56,6 +63,22 @@ public sealed partial class ClientIdGrain(
             h.Digest = digest;
             h.SeqReserved = Math.Max(h.SeqReserved, reserved);
         });
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_headerNamesRemovedRows)
+        {
+            try
+            {
+                await WriteHeaderAsync(_ => { });
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The acknowledgement that left it so was answered with an error: the client acknowledges again.
+                LogHeaderWriteFailed(logger, ex, this.GetPrimaryKeyLong());
+            }
+        }
     }
 
     public Task<string?> GetDigest() => Task.FromResult(state.State.Digest);
@@ -212,6 +235,7 @@ public sealed partial class ClientIdGrain(
 
         // The header goes first: from then on the id is unknown, whatever happens to the segments.
         await state.ClearStateAsync();
+        _headerNamesRemovedRows = false;
         await _queue.DeleteAllAsync(ex => LogSegmentDeleteFailed(logger, ex, this.GetPrimaryKeyLong()));
         DeactivateOnIdle();
     }
@@ -288,6 +312,12 @@ public sealed partial class ClientIdGrain(
     /// <summary>Removes responses up to <paramref name="upTo"/>: the header's head moves, emptied segments go.</summary>
     private async Task RemoveUpToAsync(long upTo)
     {
+        if (_headerNamesRemovedRows)
+        {
+            // An earlier removal is not durable yet (its caller heard an error): this one waits for it.
+            await WriteHeaderAsync(_ => { });
+        }
+
         // Pushed responses were never stored: with nothing stored up to there, there is nothing to write.
         if (_queue.Items.FirstOrDefault() is not { } oldest || oldest.Seq > upTo)
         {
@@ -310,8 +340,19 @@ public sealed partial class ClientIdGrain(
             // write; until then it names segments that are no longer there, which read as empty.
             state.State.Head = upTo + 1;
             state.State.Segments.RemoveAll(emptied.Contains);
+            if (!await _queue.RemoveAsync(upTo, emptied, ex => LogSegmentDeleteFailed(logger, ex, this.GetPrimaryKeyLong())))
+            {
+                // A row survived its delete and the stored header still names it, with its old head: written
+                // now, the header stops naming it. If storage refuses that too, the caller hears the error,
+                // and the flag makes the next removal (a retried acknowledgement) or the deactivation write it.
+                _headerNamesRemovedRows = true;
+                await WriteHeaderAsync(_ => { });
+            }
+
+            return;
         }
 
+        // The header no longer names the emptied segments: a row that survives its delete is never read again.
         await _queue.RemoveAsync(upTo, emptied, ex => LogSegmentDeleteFailed(logger, ex, this.GetPrimaryKeyLong()));
     }
 
@@ -348,6 +389,9 @@ public sealed partial class ClientIdGrain(
             state.State = previous;
             throw;
         }
+
+        // Whatever the change, the write stored the whole header: it names only segments still in use.
+        _headerNamesRemovedRows = false;
     }
 
     private async Task TellLoggedOutAsync(LiveSession session, string reason)
@@ -369,8 +413,11 @@ public sealed partial class ClientIdGrain(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sequence numbers for client {ClientId} could not be reserved at login; the first response will try again")]
     private static partial void LogReserveFailed(ILogger logger, Exception exception, long clientId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "An emptied queue segment of client {ClientId} could not be deleted; it is no longer read")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "An emptied queue segment of client {ClientId} could not be deleted; the header stops naming it")]
     private static partial void LogSegmentDeleteFailed(ILogger logger, Exception exception, long clientId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The queue header of client {ClientId} could not be written as its activation ended; the next removal writes it")]
+    private static partial void LogHeaderWriteFailed(ILogger logger, Exception exception, long clientId);
 
     private sealed class LiveSession(SessionRegistration registration, DateTimeOffset validUntil)
     {

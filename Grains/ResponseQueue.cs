@@ -87,8 +87,11 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
     public IReadOnlyList<int> SegmentsEmptiedBy(long upTo) =>
         [.. _segments.Where(s => s.Value.State!.Items.All(i => i.Seq <= upTo)).Select(s => s.Key)];
 
-    /// <summary>Drops responses up to <paramref name="upTo"/> from memory and deletes the given segment rows.</summary>
-    public async Task RemoveAsync(long upTo, IReadOnlyList<int> emptied, Action<Exception> onDeleteFailed)
+    /// <summary>
+    /// Drops responses up to <paramref name="upTo"/> from memory and deletes the given segment rows;
+    /// false when a row could not be deleted (it is still stored, with what it held).
+    /// </summary>
+    public async Task<bool> RemoveAsync(long upTo, IReadOnlyList<int> emptied, Action<Exception> onDeleteFailed)
     {
         foreach (var segment in _segments.Values)
         {
@@ -101,13 +104,16 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
             segment.State!.Items.RemoveAll(i => i.Seq <= upTo);
         }
 
+        var deleted = true;
         foreach (var number in emptied)
         {
             if (_segments.Remove(number, out var segment))
             {
-                await DeleteQuietlyAsync(number, segment, onDeleteFailed);
+                deleted &= await DeleteQuietlyAsync(number, segment, onDeleteFailed);
             }
         }
+
+        return deleted;
     }
 
     /// <summary>Deletes every segment row.</summary>
@@ -126,21 +132,26 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
 
     public static PendingResponse ToWire(StoredResponse item) => new(item.Seq, item.From, item.At, item.Payload);
 
-    private async Task DeleteQuietlyAsync(int number, GrainState<QueueSegment> segment, Action<Exception> onDeleteFailed)
+    /// <summary>
+    /// Deletes a segment row; false when it could not. Whether a row left behind matters is the
+    /// caller's to judge: harmless once the stored header no longer names it, a resurrection otherwise.
+    /// </summary>
+    private async Task<bool> DeleteQuietlyAsync(int number, GrainState<QueueSegment> segment, Action<Exception> onDeleteFailed)
     {
         if (segment.ETag is null)
         {
-            return;
+            return true;
         }
 
         try
         {
             await storage.ClearStateAsync(Name(number), owner, segment);
+            return true;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // The header no longer names this segment, so a row left behind is never read again.
             onDeleteFailed(ex);
+            return false;
         }
     }
 

@@ -76,6 +76,7 @@ public sealed class StorageFaultRule(StorageFault fault)
 {
     private readonly TaskCompletionSource _struck = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _hits;
+    private volatile bool _retired;
 
     /// <summary>The rule as given.</summary>
     public StorageFault Fault { get; } = fault;
@@ -86,13 +87,16 @@ public sealed class StorageFaultRule(StorageFault fault)
     /// <summary>Completes when the rule first strikes a call.</summary>
     public Task Struck => _struck.Task;
 
+    /// <summary>Stops the rule before its count is spent.</summary>
+    public void Retire() => _retired = true;
+
     /// <summary>True when the rule is still live and now counts this call.</summary>
     internal bool TryTake()
     {
         while (true)
         {
             var hits = Volatile.Read(ref _hits);
-            if (hits >= Fault.Times)
+            if (_retired || hits >= Fault.Times)
             {
                 return false;
             }

@@ -1,0 +1,90 @@
+using System.Collections.Immutable;
+using Grains.Interfaces;
+using Grains.Storage;
+using Tests.Infrastructure;
+
+namespace Tests.Faults;
+
+/// <summary>
+/// Acknowledged responses never come back: not after a failed delete of an emptied queue segment,
+/// not after a failed write of the header either, whatever activation reads the mailbox next.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class AcknowledgedResponsesTests(ClusterFixture fixture)
+{
+    private static readonly TimeSpan Valid = TimeSpan.FromMinutes(5);
+
+    private IGrainFactory Grains => fixture.Silos.Grains;
+
+    private StorageFaults Faults => fixture.Silos.Faults;
+
+    [Fact]
+    public async Task AQueueEmptiedByAnAcknowledgementStaysEmptyWhenItsSegmentsCannotBeDeleted()
+    {
+        var mailbox = await RegisterAsync();
+        long last = 0;
+        for (var i = 0; i < 40; i++)
+        {
+            last = (await mailbox.Send(null, $"{i}")).Seq;
+        }
+
+        var session = Session();
+        Assert.Equal(40, (await mailbox.Attach(session, Valid)).Length);
+        var deletes = Faults.Add(new StorageFault { Operation = StorageOperation.Clear, GrainId = mailbox.GetGrainId(), StateNamePrefix = "queue.", Times = 100 });
+
+        Assert.True(await mailbox.Acknowledge(session.SessionId, last));
+        Assert.True(deletes.Hits > 0);
+        await DeactivateAllAsync();
+
+        Assert.Empty(await mailbox.Attach(Session(), Valid));
+        Assert.Equal(0, (await mailbox.Status()).QueueLength);
+        deletes.Retire();
+    }
+
+    [Fact]
+    public async Task AnAcknowledgementThatCouldNotBeMadeDurableFailsAndItsRetryMakesItSo()
+    {
+        var mailbox = await RegisterAsync();
+        long last = 0;
+        for (var i = 0; i < 20; i++)
+        {
+            last = (await mailbox.Send(null, $"{i}")).Seq;
+        }
+
+        var session = Session();
+        await mailbox.Attach(session, Valid);
+        var deletes = Faults.Add(new StorageFault { Operation = StorageOperation.Clear, GrainId = mailbox.GetGrainId(), StateNamePrefix = "queue.", Times = 100 });
+        var header = Faults.Add(new StorageFault { Operation = StorageOperation.Write, GrainId = mailbox.GetGrainId(), StateName = "clientId" });
+
+        StorageAssert.IsStorageFailure(await Assert.ThrowsAnyAsync<Exception>(() => mailbox.Acknowledge(session.SessionId, last)));
+        Assert.Equal(1, header.Hits);
+
+        // The client retries its acknowledgement: this time the header takes it.
+        Assert.True(await mailbox.Acknowledge(session.SessionId, last));
+        await DeactivateAllAsync();
+
+        Assert.Empty(await mailbox.Attach(Session(), Valid));
+        var next = await mailbox.Send(null, "after");
+        Assert.True(next.Seq > last);
+        deletes.Retire();
+    }
+
+    private async Task<IClientIdGrain> RegisterAsync()
+    {
+        var id = await Grains.GetGrain<IClientGrain>(TokenDigest.Of(TokenDigest.NewToken())).Register(new ClientInformation("{}", null, null));
+        return Grains.GetGrain<IClientIdGrain>(id);
+    }
+
+    private Task DeactivateAllAsync() =>
+        Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero, TestContext.Current.CancellationToken);
+
+    private SessionRegistration Session() =>
+        new(Guid.NewGuid().ToString("N"), "test-frontend", Grains.CreateObjectReference<ISessionObserver>(new NullObserver()), AckMode: true);
+
+    private sealed class NullObserver : ISessionObserver
+    {
+        public Task<bool> Deliver(string sessionId, ImmutableArray<PendingResponse> responses) => Task.FromResult(true);
+
+        public Task LoggedOut(string sessionId, string reason) => Task.CompletedTask;
+    }
+}
