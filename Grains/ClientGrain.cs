@@ -18,28 +18,37 @@ public sealed class ClientGrain(
             throw new InvalidOperationException("This token is already registered.");
         }
 
+        // The record goes first, the index second: an id's index entry is the only way to reach a
+        // client without its token, so it must never name a digest whose record was not stored. A
+        // record left behind by a failed registration names an id nothing points at, under a token
+        // nobody was given: nothing can reach it.
         var digest = this.GetPrimaryKeyString();
         var id = await GrainFactory.Grain<IIdIssuerGrain>(Names.IdIssuerKey).Next();
-        var idIndex = GrainFactory.Grain<IClientIdGrain>(id);
-        await idIndex.Assign(digest);
-
         var now = time.GetUtcNow();
+        await WriteAsync(new ClientState
+        {
+            Id = id,
+            Information = information.Json,
+            Name = information.Name,
+            Location = information.Location,
+            CreatedAt = now,
+            UpdatedAt = now,
+        });
+
+        var idIndex = GrainFactory.Grain<IClientIdGrain>(id);
         try
         {
-            await WriteAsync(new ClientState
-            {
-                Id = id,
-                Information = information.Json,
-                Name = information.Name,
-                Location = information.Location,
-                CreatedAt = now,
-                UpdatedAt = now,
-            });
+            await idIndex.Assign(digest);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // The id stays burnt; its index entry would point at nothing, so take it back if storage lets us.
-            await ReleaseQuietly(idIndex, digest);
+            // The id stays burnt. If storage took the assignment after all and refuses to take it back,
+            // record and index stay together: a whole client, whose token the caller never received.
+            if (await ReleaseQuietly(idIndex, digest))
+            {
+                await ClearQuietly();
+            }
+
             throw;
         }
 
@@ -113,15 +122,33 @@ public sealed class ClientGrain(
         }
     }
 
-    private static async Task ReleaseQuietly(IClientIdGrain idIndex, string digest)
+    /// <summary>Takes the id's index entry back; false when storage refused, and it may still name the digest.</summary>
+    private static async Task<bool> ReleaseQuietly(IClientIdGrain idIndex, string digest)
     {
         try
         {
             await idIndex.Release(digest);
+            return true;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // Storage is failing already; an index entry pointing at an unregistered digest reads as "not found".
+            // Storage is failing already; the caller hears the registration's own error.
+            return false;
         }
+    }
+
+    /// <summary>Removes the record of a registration that failed; one that stays is unreachable (see Register).</summary>
+    private async Task ClearQuietly()
+    {
+        try
+        {
+            await state.ClearStateAsync();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Unreachable either way; forgetting it in memory lets this activation go.
+        }
+
+        DeactivateOnIdle();
     }
 }

@@ -45,6 +45,9 @@ public sealed record StorageFault
     /// <summary>Only calls for state names starting with this (<c>queue.</c> for every queue segment), when set.</summary>
     public string? StateNamePrefix { get; init; }
 
+    /// <summary>How many matching calls it lets through before it strikes (default 0).</summary>
+    public int Skip { get; init; }
+
     /// <summary>How many matching calls it strikes before it retires (default 1).</summary>
     public int Times { get; init; } = 1;
 
@@ -76,6 +79,7 @@ public sealed class StorageFaultRule(StorageFault fault)
 {
     private readonly TaskCompletionSource _struck = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _hits;
+    private int _skipped;
     private volatile bool _retired;
 
     /// <summary>The rule as given.</summary>
@@ -97,6 +101,11 @@ public sealed class StorageFaultRule(StorageFault fault)
         {
             var hits = Volatile.Read(ref _hits);
             if (_retired || hits >= Fault.Times)
+            {
+                return false;
+            }
+
+            if (Volatile.Read(ref _skipped) < Fault.Skip && Interlocked.Increment(ref _skipped) <= Fault.Skip)
             {
                 return false;
             }
