@@ -8,12 +8,12 @@ public sealed class ClientGrain(
     [PersistentState("client", Names.Storage)] IPersistentState<ClientState> state,
     TimeProvider time) : Grain, IClientGrain
 {
-    private bool Registered => state.State.Id > 0;
+    private bool Registered => state.State.Id > 0 && !state.State.Deleting;
 
     public async Task<int> Register(ClientInformation information)
     {
         ArgumentNullException.ThrowIfNull(information);
-        if (Registered)
+        if (state.State.Id > 0)
         {
             throw new InvalidOperationException("This token is already registered.");
         }
@@ -80,13 +80,32 @@ public sealed class ClientGrain(
 
     public async Task<int?> Delete()
     {
-        if (!Registered)
+        if (state.State.Id <= 0)
         {
             NotRegistered();
             return null;
         }
 
+        // Three steps, each idempotent, so that a delete interrupted by storage is finished by its retry:
+        // first the record is marked, and from then on the token authenticates nothing (login, update
+        // and send all start from Get); then the mailbox goes (index entry, queue, live session); the
+        // record goes last. A marked record answers only Delete, which resumes at the mailbox.
         var id = state.State.Id;
+        if (!state.State.Deleting)
+        {
+            var current = state.State;
+            await WriteAsync(new ClientState
+            {
+                Id = current.Id,
+                Information = current.Information,
+                Name = current.Name,
+                Location = current.Location,
+                CreatedAt = current.CreatedAt,
+                UpdatedAt = current.UpdatedAt,
+                Deleting = true,
+            });
+        }
+
         await GrainFactory.Grain<IClientIdGrain>(id).Delete(this.GetPrimaryKeyString());
         await state.ClearStateAsync();
         DeactivateOnIdle();

@@ -22,6 +22,12 @@ public sealed class ClientState
 
     /// <summary>When the information last changed.</summary>
     public DateTimeOffset UpdatedAt { get; set; }
+
+    /// <summary>
+    /// True once a delete began: the token authenticates nothing from then on, and a retried delete
+    /// finishes what the first one left.
+    /// </summary>
+    public bool Deleting { get; set; }
 }
 
 /// <summary>The stored header of a client's mailbox, keyed by client id.</summary>
