@@ -64,9 +64,14 @@ public sealed record MailboxStatus(
 [Alias("Grains.Interfaces.ISessionObserver")]
 public interface ISessionObserver : IGrainObserver
 {
-    /// <summary>Writes responses to the session's socket, in order; true once the frames are written.</summary>
+    /// <summary>
+    /// Writes responses to the session's socket, in order, answering within <paramref name="timeout"/>:
+    /// true once the socket has begun writing them, false when none of them will ever be written
+    /// (frames still waiting at the deadline are withdrawn). Never both: a response reported as not
+    /// written is stored by the mailbox and delivered later, so it must not reach the socket now.
+    /// </summary>
     [Alias("Deliver")]
-    Task<bool> Deliver(string sessionId, ImmutableArray<PendingResponse> responses);
+    Task<bool> Deliver(string sessionId, ImmutableArray<PendingResponse> responses, TimeSpan timeout);
 
     /// <summary>Tells the session it is logged out (<c>takeover</c> or <c>deleted</c>).</summary>
     [Alias("LoggedOut")]

@@ -273,7 +273,12 @@ public sealed partial class ClientIdGrain(
     {
         try
         {
-            if (await session.Registration.Observer.Deliver(session.Registration.SessionId, batch).WaitAsync(_options.PushTimeout))
+            // The frontend answers within PushTimeout: written, or withdrawn so that it never will be.
+            // Waiting less would take its "not yet" for "never" and store a response it may still
+            // write (the duplicate); the longer bound here only covers a frontend that cannot answer
+            // at all, the one case where a response may then come twice (its seq tells the copies apart).
+            var observer = session.Registration.Observer;
+            if (await observer.Deliver(session.Registration.SessionId, batch, _options.PushTimeout).WaitAsync(_options.PushTimeout * 2))
             {
                 return true;
             }

@@ -27,6 +27,9 @@ public sealed class ClientStoreOptions
     /// <summary>Sequence numbers reserved per write of a queue's header (default 1,000).</summary>
     public int SeqBlockSize { get; set; } = 1000;
 
-    /// <summary>How long a push may take to reach the socket before the response is queued instead (default 5 s).</summary>
+    /// <summary>
+    /// How long a push may take to reach the socket before the response is queued instead (default 5 s):
+    /// the frontend withdraws what it has not begun to write by then, and closes the slow socket with 1008.
+    /// </summary>
     public TimeSpan PushTimeout { get; set; } = TimeSpan.FromSeconds(5);
 }

@@ -169,7 +169,7 @@ public abstract class ServerStorageTests(ServerClusterFixture fixture)
 
         public IReadOnlyList<PendingResponse> Delivered => [.. _delivered];
 
-        public Task<bool> Deliver(string sessionId, ImmutableArray<PendingResponse> responses)
+        public Task<bool> Deliver(string sessionId, ImmutableArray<PendingResponse> responses, TimeSpan timeout)
         {
             foreach (var response in responses)
             {

@@ -63,7 +63,7 @@ public sealed class DeleteRetryTests(ClusterFixture fixture)
 
     private sealed class NullObserver : ISessionObserver
     {
-        public Task<bool> Deliver(string sessionId, ImmutableArray<PendingResponse> responses) => Task.FromResult(true);
+        public Task<bool> Deliver(string sessionId, ImmutableArray<PendingResponse> responses, TimeSpan timeout) => Task.FromResult(true);
 
         public Task LoggedOut(string sessionId, string reason) => Task.CompletedTask;
     }

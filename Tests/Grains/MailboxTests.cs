@@ -359,7 +359,7 @@ public sealed class MailboxTests(ClusterFixture fixture)
 
         public IReadOnlyList<(string SessionId, string Reason)> LoggedOut => [.. _loggedOut];
 
-        public Task<bool> Deliver(string sessionId, ImmutableArray<PendingResponse> responses)
+        public Task<bool> Deliver(string sessionId, ImmutableArray<PendingResponse> responses, TimeSpan timeout)
         {
             if (!Accept)
             {

@@ -26,6 +26,40 @@ public sealed class WsClient : IAsyncDisposable
         return new WsClient(socket);
     }
 
+    /// <summary>
+    /// A client whose TCP receive buffer is as small as the system allows: a peer that stops reading
+    /// fills it, and the server's writes to it stall, after a few frames instead of megabytes.
+    /// </summary>
+    public static async Task<WsClient> ConnectWithSmallReceiveBufferAsync(Uri uri)
+    {
+        var socket = new ClientWebSocket();
+        using var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var tcp = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp)
+                {
+                    NoDelay = true,
+                    ReceiveBufferSize = 4096,
+                };
+                try
+                {
+                    await tcp.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                    return new System.Net.Sockets.NetworkStream(tcp, ownsSocket: true);
+                }
+                catch
+                {
+                    tcp.Dispose();
+                    throw;
+                }
+            },
+        };
+        using var invoker = new HttpMessageInvoker(handler, disposeHandler: false);
+        using var bound = Bound();
+        await socket.ConnectAsync(uri, invoker, bound.Token);
+        return new WsClient(socket);
+    }
+
     /// <summary>A request envelope as the protocol writes it.</summary>
     public static string Envelope(string action, object? parameters = null, object? requestId = null)
     {

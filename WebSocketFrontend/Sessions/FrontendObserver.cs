@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using Grains.Interfaces;
-using Microsoft.Extensions.Options;
 using WebSocketFrontend.Hosting;
 using WebSocketFrontend.Protocol;
 
@@ -15,17 +14,15 @@ public sealed partial class FrontendObserver : ISessionObserver
     private readonly SessionRegistry _registry;
     private readonly DirectoryUpdates _directory;
     private readonly ReplyWriter _replies;
-    private readonly ProtocolOptions _options;
     private readonly ILogger<FrontendObserver> _logger;
     private readonly Lazy<ISessionObserver> _reference;
 
     public FrontendObserver(
-        IGrainFactory grains, SessionRegistry registry, DirectoryUpdates directory, ReplyWriter replies, IOptions<ProtocolOptions> options, ILogger<FrontendObserver> logger)
+        IGrainFactory grains, SessionRegistry registry, DirectoryUpdates directory, ReplyWriter replies, ILogger<FrontendObserver> logger)
     {
         _registry = registry;
         _directory = directory;
         _replies = replies;
-        _options = options.Value;
         _logger = logger;
 
         // Created on first use: the co-hosted silo or the cluster client must be running by then.
@@ -35,7 +32,7 @@ public sealed partial class FrontendObserver : ISessionObserver
     /// <summary>The reference mailboxes call; this object must stay alive as long as it is handed out.</summary>
     public ISessionObserver Reference => _reference.Value;
 
-    public async Task<bool> Deliver(string sessionId, ImmutableArray<PendingResponse> responses)
+    public async Task<bool> Deliver(string sessionId, ImmutableArray<PendingResponse> responses, TimeSpan timeout)
     {
         if (!_registry.TryGet(sessionId, out var session))
         {
@@ -43,7 +40,7 @@ public sealed partial class FrontendObserver : ISessionObserver
         }
 
         var frames = responses.Select(r => _replies.Write("response", null, r, ResponseJson.Write)).ToArray();
-        var delivered = await session!.DeliverAsync(frames, _options.CloseTimeout);
+        var delivered = await session!.DeliverAsync(frames, timeout);
         if (delivered)
         {
             GatewayMetrics.Pushed.Inc(frames.Length);

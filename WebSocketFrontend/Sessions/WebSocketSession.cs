@@ -98,9 +98,11 @@ public sealed partial class WebSocketSession : IDisposable
     }
 
     /// <summary>Queues a frame without waiting; a peer too slow to take it is closed.</summary>
-    public bool TryPush(byte[] frame, TaskCompletionSource<bool>? written = null)
+    public bool TryPush(byte[] frame, TaskCompletionSource<bool>? written = null) => TryPush(new Outgoing(frame, written));
+
+    private bool TryPush(Outgoing item)
     {
-        if (_outbox.Writer.TryWrite(new Outgoing(frame, written)))
+        if (_outbox.Writer.TryWrite(item))
         {
             return true;
         }
@@ -127,14 +129,25 @@ public sealed partial class WebSocketSession : IDisposable
     public bool ClearLogin(SessionLogin login) => Interlocked.CompareExchange(ref _login, null, login) == login;
 
     /// <summary>
-    /// Writes pushed responses behind everything already queued for the socket; true once the last
-    /// frame is written, false when the socket is gone or too slow.
+    /// Writes pushed responses behind everything already queued for the socket, answering within
+    /// <paramref name="timeout"/>: true once the send loop has begun writing them, false when none of
+    /// them will ever be written.
     /// </summary>
+    /// <remarks>
+    /// The mailbox stores what this reports as not written and delivers it again later, so the answer
+    /// must be single. The frames of one delivery share a <see cref="Delivery"/>: the send loop claims
+    /// it before writing the first of them, and a deadline (or a failure) withdraws it unless already
+    /// claimed. Whichever comes first wins: a withdrawn delivery is skipped by the send loop, and a
+    /// claimed one counts as written (should the socket die while writing it, it dies as any
+    /// connection does after a write). A peer that let the deadline pass is too slow and is closed
+    /// with 1008.
+    /// </remarks>
     public async Task<bool> DeliverAsync(IReadOnlyList<byte[]> frames, TimeSpan timeout)
     {
+        var deadline = _services.Time.GetTimestamp() + (long)(timeout.TotalSeconds * _services.Time.TimestampFrequency);
         try
         {
-            await _loginGate.Task.WaitAsync(timeout);
+            await _loginGate.Task.WaitAsync(timeout, _services.Time);
         }
         catch (TimeoutException)
         {
@@ -146,23 +159,41 @@ public sealed partial class WebSocketSession : IDisposable
             return true;
         }
 
+        var delivery = new Delivery();
         var written = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         for (var i = 0; i < frames.Count; i++)
         {
-            if (!TryPush(frames[i], i == frames.Count - 1 ? written : null))
+            if (!TryPush(new Outgoing(frames[i], i == frames.Count - 1 ? written : null, Delivery: delivery)))
             {
-                return false;
+                // The outbox is full (the socket is closing for it) or closed: the frames queued so far are withdrawn too.
+                return !delivery.TryWithdraw();
             }
         }
 
+        var left = _services.Time.GetElapsedTime(_services.Time.GetTimestamp(), deadline) is var remaining && remaining > TimeSpan.Zero
+            ? remaining
+            : TimeSpan.Zero;
         try
         {
-            return await written.Task.WaitAsync(timeout);
+            if (await written.Task.WaitAsync(left, _services.Time))
+            {
+                return true;
+            }
         }
         catch (TimeoutException)
         {
-            return false;
+            if (delivery.TryWithdraw())
+            {
+                LogSlowPeer(_services.Logger, Id);
+                RequestClose(WebSocketCloseStatus.PolicyViolation, "too slow");
+                return false;
+            }
+
+            return true;
         }
+
+        // The send loop ended before the last frame: unwritten unless it had begun on them.
+        return !delivery.TryWithdraw();
     }
 
     public void Abort()
@@ -363,6 +394,13 @@ public sealed partial class WebSocketSession : IDisposable
                     break;
                 }
 
+                if (item.Delivery is { } delivery && !delivery.TryClaim())
+                {
+                    // Withdrawn by its deliverer, which told the mailbox it would not be written.
+                    item.Written?.TrySetResult(false);
+                    continue;
+                }
+
                 await _socket.SendAsync(item.Frame, WebSocketMessageType.Text, endOfMessage: true, _abort.Token);
                 item.Written?.TrySetResult(true);
             }
@@ -432,8 +470,24 @@ public sealed partial class WebSocketSession : IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Socket {ConnectionId} does not read its frames fast enough and is closed")]
     private static partial void LogSlowPeer(ILogger logger, string connectionId);
 
-    private readonly record struct Outgoing(byte[]? Frame, TaskCompletionSource<bool>? Written, WebSocketCloseStatus CloseStatus = default, string? CloseReason = null)
+    private readonly record struct Outgoing(
+        byte[]? Frame, TaskCompletionSource<bool>? Written, WebSocketCloseStatus CloseStatus = default, string? CloseReason = null, Delivery? Delivery = null)
     {
         public static Outgoing Close(WebSocketCloseStatus status, string reason) => new(null, null, status, reason);
+    }
+
+    /// <summary>The frames of one push: claimed by the send loop, or withdrawn by their deliverer, never both.</summary>
+    private sealed class Delivery
+    {
+        private const int Pending = 0;
+        private const int Claimed = 1;
+        private const int Withdrawn = 2;
+        private int _state;
+
+        /// <summary>True when the frames may be written: first claim, or already claimed.</summary>
+        public bool TryClaim() => Interlocked.CompareExchange(ref _state, Claimed, Pending) != Withdrawn;
+
+        /// <summary>True when no frame will be written: withdrawn now, or before.</summary>
+        public bool TryWithdraw() => Interlocked.CompareExchange(ref _state, Withdrawn, Pending) != Claimed;
     }
 }
