@@ -106,14 +106,21 @@ public static class SiloBuilderExtensions
         });
 
         // Grains name Names.Storage; behind it is the ADO.NET provider, with SQLite's writes queued in-process,
-        // and faults injected when a test registered StorageFaults or Storage:Faults enables them (Development only).
+        // faults injected when a test registered StorageFaults or Storage:Faults enables them (Development only),
+        // and provider exceptions mapped to our serializable one.
         silo.Services.AddKeyedSingleton<IGrainStorage>(Names.Storage, (services, _) =>
         {
             var adoNet = services.GetRequiredKeyedService<IGrainStorage>(AdoNetStorage);
-            var storage = database.Provider == StorageProvider.Sqlite ? new SerializedWriteGrainStorage(adoNet, database.SqliteFile!) : adoNet;
+            IGrainStorage storage = database.Provider == StorageProvider.Sqlite ? new SerializedWriteGrainStorage(adoNet, database.SqliteFile!) : adoNet;
             var faultOptions = services.GetRequiredService<IOptions<StorageFaultOptions>>().Value;
             var faults = services.GetService<StorageFaults>() ?? (faultOptions.Enabled ? new StorageFaults(faultOptions) : null);
-            return faults is null ? storage : new FaultInjectingGrainStorage(storage, faults, services.GetRequiredService<TimeProvider>());
+            if (faults is not null)
+            {
+                storage = new FaultInjectingGrainStorage(storage, faults, services.GetRequiredService<TimeProvider>());
+            }
+
+            // Outermost: whatever the layers below throw leaves as an error that can cross silos.
+            return new StorageErrorMappingGrainStorage(storage);
         });
         return silo;
     }
