@@ -48,8 +48,10 @@ public sealed class OnlineDirectoryGrain(TimeProvider time) : Grain, IOnlineDire
 
     public Task<bool> Renew(string frontendId, TimeSpan leaseFor)
     {
-        if (!_leases.ContainsKey(frontendId))
+        // A lease that ran out is gone, whether or not the sweep has come by yet.
+        if (!_leases.TryGetValue(frontendId, out var until) || until <= time.GetUtcNow())
         {
+            Expire(frontendId);
             return Task.FromResult(false);
         }
 
@@ -69,21 +71,35 @@ public sealed class OnlineDirectoryGrain(TimeProvider time) : Grain, IOnlineDire
         return Task.CompletedTask;
     }
 
-    public Task<ImmutableArray<OnlineEntry>> List() => Task.FromResult(_entries.Values.ToImmutableArray());
+    public Task<ImmutableArray<OnlineEntry>> List()
+    {
+        Sweep();
+        return Task.FromResult(_entries.Values.ToImmutableArray());
+    }
 
     private Task Sweep(CancellationToken cancellationToken)
+    {
+        Sweep();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Drops the frontends whose lease ran out, with their entries: the timer does it, and so does every read.</summary>
+    private void Sweep()
     {
         var now = time.GetUtcNow();
         foreach (var (frontend, until) in _leases.ToArray())
         {
             if (until <= now)
             {
-                RemoveFrontend(frontend);
-                _leases.Remove(frontend);
+                Expire(frontend);
             }
         }
+    }
 
-        return Task.CompletedTask;
+    private void Expire(string frontendId)
+    {
+        RemoveFrontend(frontendId);
+        _leases.Remove(frontendId);
     }
 
     private void RemoveFrontend(string frontendId)

@@ -266,33 +266,6 @@ public sealed class MailboxTests(ClusterFixture fixture)
     }
 
     [Fact]
-    public async Task DirectoryEntriesOfAFrontendThatStopsRenewingDisappear()
-    {
-        var shard = Grains.GetGrain<IOnlineDirectoryGrain>(OnlineDirectory.ShardCount + 100);
-        // The dying frontend's lease is short; the living one's is long enough that a slow machine
-        // between two renewals cannot let it lapse.
-        var lease = TimeSpan.FromMilliseconds(300);
-        var livingLease = TimeSpan.FromMinutes(1);
-        await shard.Apply("dying", [DirectoryChange.Add(new OnlineEntry("dying-1", 1, "dying"))], lease);
-        await shard.Apply("living", [DirectoryChange.Add(new OnlineEntry("living-1", 2, "living"))], livingLease);
-
-        // The living frontend renews; the dying one never does again.
-        var gone = false;
-        for (var round = 0; round < 60 && !gone; round++)
-        {
-            await shard.Renew("living", livingLease);
-            await Task.Delay(100, TestContext.Current.CancellationToken);
-            gone = (await shard.List()).All(e => e.FrontendId != "dying");
-        }
-
-        Assert.True(gone);
-        Assert.Equal(["living-1"], (await shard.List()).Select(e => e.ConnectionId));
-        Assert.False(await shard.Renew("dying", lease));
-        await shard.Restore("dying", [new OnlineEntry("dying-2", 1, "dying")], lease);
-        Assert.Contains(await shard.List(), e => e.ConnectionId == "dying-2");
-    }
-
-    [Fact]
     public async Task DirectoryChangesApplyInTheOrderTheyWereSent()
     {
         var shard = Grains.GetGrain<IOnlineDirectoryGrain>(OnlineDirectory.ShardCount + 101);
