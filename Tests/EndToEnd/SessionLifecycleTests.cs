@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.WebSockets;
+using Microsoft.Extensions.Time.Testing;
 using Tests.Infrastructure;
 
 namespace Tests.EndToEnd;
@@ -34,12 +35,20 @@ public sealed class SessionLifecycleTests
     public async Task AnIdleSocketIsClosedAndItsClientGoesOffline()
     {
         using var database = new TempDatabase();
-        await using var server = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string> { ["Protocol:KeepAliveTimeout"] = "00:00:01" });
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var server = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string>
+        {
+            ["Protocol:KeepAliveTimeout"] = "00:01:00",
+            ["Protocol:CloseTimeout"] = "00:00:05",
+        }, time);
         await using var idle = await WsClient.ConnectAsync(server.WebSocketUri);
         var (token, id) = await idle.RegisterAsync(new { name = "sleepy" });
         await idle.RequestAsync("login", new { token });
 
+        // Nothing arrives for a whole keep-alive period; then the close handshake's deadline passes as well.
+        time.Advance(TimeSpan.FromMinutes(1));
         Assert.Null(await idle.ReceiveTextAsync());
+        time.Advance(TimeSpan.FromSeconds(5));
         Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, idle.Socket.CloseStatus);
 
         using var api = new ApiClient(server.HttpUri);

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using WebSocketFrontend.Hosting;
 
@@ -33,8 +34,12 @@ public sealed class GatewayServer : IAsyncDisposable
     /// <summary>The co-hosted silo's port, for a second gateway that joins this one's cluster.</summary>
     public int SiloPort { get; }
 
-    /// <summary>Starts a gateway on <paramref name="databasePath"/>; <paramref name="settings"/> are extra configuration keys.</summary>
-    public static async Task<GatewayServer> StartAsync(string databasePath, IReadOnlyDictionary<string, string>? settings = null)
+    /// <summary>
+    /// Starts a gateway on <paramref name="databasePath"/>; <paramref name="settings"/> are extra
+    /// configuration keys, and <paramref name="time"/> replaces the clock of the frontend and its silo
+    /// (rate budgets, keep-alive, renewals, leases, push deadlines).
+    /// </summary>
+    public static async Task<GatewayServer> StartAsync(string databasePath, IReadOnlyDictionary<string, string>? settings = null, TimeProvider? time = null)
     {
         var siloPort = FreePort.Next();
         var args = new List<string>
@@ -51,7 +56,13 @@ public sealed class GatewayServer : IAsyncDisposable
         };
         args.AddRange((settings ?? new Dictionary<string, string>()).Select(kv => $"--{kv.Key}={kv.Value}"));
 
-        var app = GatewayApplication.Create([.. args]);
+        var app = GatewayApplication.Create([.. args], services =>
+        {
+            if (time is not null)
+            {
+                services.AddSingleton(time);
+            }
+        });
         await app.StartAsync();
         var http = new Uri(app.Urls.First());
         var ws = new UriBuilder(http) { Scheme = "ws", Path = "/ws" }.Uri;

@@ -5,8 +5,11 @@ namespace WebSocketFrontend.Hosting;
 /// <summary>Builds the whole gateway; the program and the tests start it the same way.</summary>
 public static class GatewayApplication
 {
-    /// <summary>The configured application, ready to run; <paramref name="args"/> are configuration overrides.</summary>
-    public static WebApplication Create(string[] args)
+    /// <summary>
+    /// The configured application, ready to run; <paramref name="args"/> are configuration overrides,
+    /// and <paramref name="services"/> registers services ahead of the gateway's own (a test's clock).
+    /// </summary>
+    public static WebApplication Create(string[] args, Action<IServiceCollection>? services = null)
     {
         // ASP.NET Core's own instruments measure each HTTP request and connection; for a WebSocket the
         // request is the whole session, so they say nothing the gateway's metrics do not, and
@@ -15,6 +18,7 @@ public static class GatewayApplication
             instrument => !instrument.Meter.Name.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal));
 
         var builder = WebApplication.CreateBuilder(args);
+        services?.Invoke(builder.Services);
 
         // Orleans' placement pipeline logs every grain call at Information through Polly.
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
