@@ -19,7 +19,8 @@ public sealed class SqliteTestCluster : IAsyncDisposable
 
     public IGrainFactory Grains => Cluster.GrainFactory;
 
-    public static async Task<SqliteTestCluster> StartAsync(string databasePath, short silos)
+    /// <summary>Starts <paramref name="silos"/> silos on the SQLite file <paramref name="databasePath"/>; <paramref name="configure"/> adds a test's own settings or configurators.</summary>
+    public static async Task<SqliteTestCluster> StartAsync(string databasePath, short silos, Action<TestClusterBuilder>? configure = null)
     {
         var builder = new TestClusterBuilder(silos);
 
@@ -27,6 +28,7 @@ public sealed class SqliteTestCluster : IAsyncDisposable
         builder.Options.ServiceId = "client-management-tests";
         builder.Properties[$"{StorageOptions.Section}:{nameof(StorageOptions.SqlitePath)}"] = databasePath;
         builder.AddSiloBuilderConfigurator<StoreConfigurator>();
+        configure?.Invoke(builder);
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return new SqliteTestCluster(cluster, databasePath);

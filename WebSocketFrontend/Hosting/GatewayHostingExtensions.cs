@@ -19,6 +19,7 @@ public static class GatewayHostingExtensions
             .ValidateDataAnnotations()
             .Validate(o => o.ReplyEvent is "instace.to.client" or "instance.to.client",
                 "Protocol:ReplyEvent must be \"instace.to.client\" (the specification's spelling) or \"instance.to.client\".")
+            .Validate(o => Enum.IsDefined(o.ClientSend), "Protocol:ClientSend must be \"contacts\", \"any\" or \"none\".")
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<FrontendIdentity>();
