@@ -55,12 +55,15 @@ public sealed partial class ClientIdGrain(
         // first response to a new client costs no write of its own.
         var reserved = NextReservation();
         var now = time.GetUtcNow();
+
+        // Only while expiry is on: the flag costs the first login a write, which a server without expiry need not pay.
+        var expires = _options.ExpireNeverLoggedInAfter is not null;
         await WriteHeaderAsync(h =>
         {
             h.Digest = digest;
             h.SeqReserved = Math.Max(h.SeqReserved, reserved);
             h.RegisteredAt = now;
-            h.AwaitingFirstLogin = true;
+            h.AwaitingFirstLogin = expires;
         });
     }
 

@@ -60,7 +60,10 @@ public sealed class ClientIdState
     /// <summary>When the id was assigned; null in rows older than the field.</summary>
     public DateTimeOffset? RegisteredAt { get; set; }
 
-    /// <summary>True from registration until the first login; false in rows older than the field, so that expiry never takes them.</summary>
+    /// <summary>
+    /// True from registration until the first login, for clients registered while expiry is on;
+    /// false otherwise and in rows older than the field, so that expiry never takes those.
+    /// </summary>
     public bool AwaitingFirstLogin { get; set; }
 
     public ClientIdState Copy() => new()

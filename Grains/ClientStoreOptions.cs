@@ -51,8 +51,8 @@ public sealed class ClientStoreOptions
     public TimeSpan? TokenLifetime { get; set; }
 
     /// <summary>
-    /// Clients registered (by this version or later) that have never logged in are deleted once
-    /// they are this old (default unset: never). A cluster-wide sweep walks the ids in batches.
+    /// Clients registered while this is set that have never logged in are deleted once they are
+    /// this old (default unset: never). A cluster-wide sweep walks the ids in batches.
     /// </summary>
     public TimeSpan? ExpireNeverLoggedInAfter { get; set; }
 

@@ -243,6 +243,24 @@ public sealed class SendPolicyTests
     }
 
     [Fact]
+    public async Task DuringAnAdminKeyRolloverTheNewAndThePreviousKeyWorkAndNoOther()
+    {
+        using var database = new TempDatabase();
+        await using var server = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string>
+        {
+            ["Api:AdminKey"] = "the-new-admin-key",
+            ["Api:PreviousAdminKey"] = GatewayServer.AdminKey,
+        });
+
+        using var previous = new ApiClient(server.HttpUri);
+        using var current = new ApiClient(server.HttpUri, adminKey: "the-new-admin-key");
+        using var other = new ApiClient(server.HttpUri, adminKey: "the-new-admin-kez");
+        Assert.Equal(HttpStatusCode.OK, (await previous.GetAsync("/api/online")).Status);
+        Assert.Equal(HttpStatusCode.OK, (await current.GetAsync("/api/online")).Status);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await other.GetAsync("/api/online")).Status);
+    }
+
+    [Fact]
     public async Task ClientsFillingAQueueLeaveRoomForTheBackEnd()
     {
         using var database = new TempDatabase();

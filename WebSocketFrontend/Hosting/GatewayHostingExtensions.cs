@@ -24,7 +24,10 @@ public static class GatewayHostingExtensions
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<FrontendIdentity>();
         builder.Services.AddSingleton<ReplyWriter>();
-        builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection(ApiOptions.Section));
+        builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection(ApiOptions.Section))
+            .Validate(o => string.IsNullOrEmpty(o.PreviousAdminKey) || (!string.IsNullOrEmpty(o.AdminKey) && o.AdminKey != o.PreviousAdminKey),
+                "Api:PreviousAdminKey needs an Api:AdminKey that differs from it.")
+            .ValidateOnStart();
         builder.Services.AddSingleton<DirectoryUpdates>();
         builder.Services.AddSingleton<RequestHandler>();
         builder.Services.AddSingleton<FrontendObserver>();
