@@ -33,8 +33,12 @@ public sealed class GatewayServer : IAsyncDisposable
     /// <summary>The co-hosted silo's port, for a second gateway that joins this one's cluster.</summary>
     public int SiloPort { get; }
 
-    /// <summary>Starts a gateway on <paramref name="databasePath"/>; <paramref name="settings"/> are extra configuration keys.</summary>
-    public static async Task<GatewayServer> StartAsync(string databasePath, IReadOnlyDictionary<string, string>? settings = null)
+    /// <summary>
+    /// Starts a gateway on <paramref name="databasePath"/>; <paramref name="settings"/> are extra
+    /// configuration keys, <paramref name="services"/> replaces services (registered before the gateway's own).
+    /// </summary>
+    public static async Task<GatewayServer> StartAsync(
+        string databasePath, IReadOnlyDictionary<string, string>? settings = null, Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? services = null)
     {
         var siloPort = FreePort.Next();
         var args = new List<string>
@@ -51,7 +55,7 @@ public sealed class GatewayServer : IAsyncDisposable
         };
         args.AddRange((settings ?? new Dictionary<string, string>()).Select(kv => $"--{kv.Key}={kv.Value}"));
 
-        var app = GatewayApplication.Create([.. args]);
+        var app = GatewayApplication.Create([.. args], services);
         await app.StartAsync();
         var http = new Uri(app.Urls.First());
         var ws = new UriBuilder(http) { Scheme = "ws", Path = "/ws" }.Uri;

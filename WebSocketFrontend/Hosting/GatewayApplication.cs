@@ -6,7 +6,13 @@ namespace WebSocketFrontend.Hosting;
 public static class GatewayApplication
 {
     /// <summary>The configured application, ready to run; <paramref name="args"/> are configuration overrides.</summary>
-    public static WebApplication Create(string[] args)
+    public static WebApplication Create(string[] args) => Create(args, services: null);
+
+    /// <summary>
+    /// As <see cref="Create(string[])"/>; <paramref name="services"/> registers services first, so
+    /// that they win over the defaults (a test's clock, say).
+    /// </summary>
+    public static WebApplication Create(string[] args, Action<IServiceCollection>? services)
     {
         // ASP.NET Core's own instruments measure each HTTP request and connection; for a WebSocket the
         // request is the whole session, so they say nothing the gateway's metrics do not, and
@@ -18,6 +24,7 @@ public static class GatewayApplication
 
         // Orleans' placement pipeline logs every grain call at Information through Polly.
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
+        services?.Invoke(builder.Services);
         builder.AddGatewayCluster();
         builder.AddGatewayProtocol();
 
