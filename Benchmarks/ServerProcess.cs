@@ -59,6 +59,11 @@ public sealed class ServerProcess : IAsyncDisposable
             "--Cluster:GatewayPort", Invariant(FreePort()),
             "--Protocol:RequestsPerSecond", "100000",
             "--Protocol:RequestBurst", "100000",
+
+            // The tool's client senders stand in for back ends: any client may send, and one sender may fill a whole queue.
+            "--Protocol:ClientSend", "any",
+            "--ClientStore:MaxQueuedPerSender", "1000",
+            "--ClientStore:ReservedForBackEnds", "0",
             "--Logging:LogLevel:Default", "Warning",
         ];
         return StartAsync("gateway", arguments, port, "/health/ready", cancellationToken);

@@ -62,4 +62,67 @@ public interface IClientIdGrain : IGrainWithIntegerKey
     /// <summary>Deletes the queue and the index entry, and logs the live session out; only for the owning digest.</summary>
     [Alias("Delete")]
     Task Delete(string digest);
+
+    /// <summary>
+    /// A client's send (<c>send</c> over the protocol): as <see cref="Send"/>, except that with
+    /// <paramref name="contactsOnly"/> a sender that is not one of this client's contacts is told
+    /// <see cref="SendStatus.NotFound"/>, exactly as if the id did not exist.
+    /// </summary>
+    [Alias("SendFromClient")]
+    Task<SendResult> SendFromClient(int from, string payload, bool contactsOnly);
+
+    /// <summary>Lets <paramref name="other"/> send to this client (one direction; links are made both ways by the caller).</summary>
+    [Alias("AddContact")]
+    Task<ContactChange> AddContact(int other);
+
+    /// <summary>Stops <paramref name="other"/> from sending to this client; not found only when this id is unused.</summary>
+    [Alias("RemoveContact")]
+    Task<ContactChange> RemoveContact(int other);
+
+    /// <summary>The ids that may send to this client, ascending; null when the id is unused.</summary>
+    [Alias("Contacts"), ReadOnly]
+    Task<ImmutableArray<int>?> Contacts();
+
+    /// <summary>
+    /// Points the id at <paramref name="to"/> in one write, provided it points at <paramref name="from"/>
+    /// (true also when it already points at <paramref name="to"/>, for a retry). A live session other
+    /// than <paramref name="keepSessionId"/> is told <c>revoked</c>: its token is dead.
+    /// </summary>
+    [Alias("MoveDigest")]
+    Task<bool> MoveDigest(string from, string to, string? keepSessionId);
+
+    /// <summary>What the expiry sweep needs to know about the id.</summary>
+    [Alias("Registration"), ReadOnly]
+    Task<RegistrationInfo> Registration();
+
+    /// <summary>
+    /// Deletes the mailbox as <see cref="Delete"/> does, provided it still belongs to
+    /// <paramref name="digest"/>, was registered at or before <paramref name="registeredBefore"/>,
+    /// and has never had a login; false otherwise.
+    /// </summary>
+    [Alias("ExpireUnused")]
+    Task<bool> ExpireUnused(string digest, DateTimeOffset registeredBefore);
 }
+
+/// <summary>The outcome of a change to a client's contacts.</summary>
+public enum ContactChange
+{
+    /// <summary>Done (or already so).</summary>
+    Done,
+
+    /// <summary>No client has the id.</summary>
+    NotFound,
+
+    /// <summary>The client has as many contacts as it may.</summary>
+    TooMany,
+}
+
+/// <summary>An id's registration as the expiry sweep reads it.</summary>
+/// <param name="Digest">The digest the id points at; null when unused.</param>
+/// <param name="RegisteredAt">When the id was assigned; null for ids assigned before this was recorded.</param>
+/// <param name="AwaitingFirstLogin">True until the client's first login (false for ids assigned before this was recorded).</param>
+[GenerateSerializer, Immutable, Alias("Grains.Interfaces.RegistrationInfo")]
+public sealed record RegistrationInfo(
+    [property: Id(0)] string? Digest,
+    [property: Id(1)] DateTimeOffset? RegisteredAt,
+    [property: Id(2)] bool AwaitingFirstLogin);

@@ -11,4 +11,7 @@ public static class Names
 
     /// <summary>The key of the per-silo <see cref="IIdIssuerGrain"/> activations.</summary>
     public const long IdIssuerKey = 0;
+
+    /// <summary>The key of the single <see cref="IExpirySweeperGrain"/>.</summary>
+    public const long ExpirySweeperKey = 0;
 }

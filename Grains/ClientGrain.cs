@@ -1,14 +1,27 @@
 using Grains.Interfaces;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 
 namespace Grains;
 
-/// <summary>A registered client, keyed by the digest of its token.</summary>
-public sealed class ClientGrain(
+/// <summary>
+/// A registered client, keyed by the digest of its token. A new token moves the record to the new
+/// digest's grain; the id's index (<see cref="IClientIdGrain"/>) names the current digest, and a
+/// record caught in the middle of a move asks it before it answers.
+/// </summary>
+public sealed partial class ClientGrain(
     [PersistentState("client", Names.Storage)] IPersistentState<ClientState> state,
-    TimeProvider time) : Grain, IClientGrain
+    IOptions<ClientStoreOptions> options,
+    TimeProvider time,
+    ILogger<ClientGrain> logger) : Grain, IClientGrain
 {
     private bool Registered => state.State.Id > 0 && !state.State.Deleting;
+
+    private bool Moving => state.State.MovingTo is not null || state.State.MovedFrom is not null;
+
+    private bool TokenExpired =>
+        options.Value.TokenLifetime is { } lifetime && time.GetUtcNow() - (state.State.TokenIssuedAt ?? state.State.CreatedAt) >= lifetime;
 
     public async Task<int> Register(ClientInformation information)
     {
@@ -33,6 +46,7 @@ public sealed class ClientGrain(
             Location = information.Location,
             CreatedAt = now,
             UpdatedAt = now,
+            TokenIssuedAt = now,
         });
 
         var idIndex = GrainFactory.Grain<IClientIdGrain>(id);
@@ -55,12 +69,14 @@ public sealed class ClientGrain(
         return id;
     }
 
-    public Task<ClientSnapshot?> Get() => Task.FromResult(Registered ? Snapshot() : NotRegistered());
+    public async Task<ClientSnapshot?> Get() => await IsCurrentAsync() && !TokenExpired ? Snapshot() : NotRegistered();
+
+    public async Task<ClientSnapshot?> Read() => await IsCurrentAsync() ? Snapshot() : NotRegistered();
 
     public async Task<ClientSnapshot?> Update(ClientInformation information)
     {
         ArgumentNullException.ThrowIfNull(information);
-        if (!Registered)
+        if (!await SettleAsync() || TokenExpired)
         {
             return NotRegistered();
         }
@@ -74,6 +90,7 @@ public sealed class ClientGrain(
             Location = information.Location,
             CreatedAt = current.CreatedAt,
             UpdatedAt = time.GetUtcNow(),
+            TokenIssuedAt = current.TokenIssuedAt,
         });
         return Snapshot();
     }
@@ -90,27 +107,167 @@ public sealed class ClientGrain(
         // first the record is marked, and from then on the token authenticates nothing (login, update
         // and send all start from Get); then the mailbox goes (index entry, queue, live session); the
         // record goes last. A marked record answers only Delete, which resumes at the mailbox.
-        var id = state.State.Id;
         if (!state.State.Deleting)
         {
-            var current = state.State;
-            await WriteAsync(new ClientState
+            if (!await SettleAsync() || TokenExpired)
             {
-                Id = current.Id,
-                Information = current.Information,
-                Name = current.Name,
-                Location = current.Location,
-                CreatedAt = current.CreatedAt,
-                UpdatedAt = current.UpdatedAt,
-                Deleting = true,
-            });
+                NotRegistered();
+                return null;
+            }
+
+            var marked = Copy(state.State, movingTo: null, movedFrom: null);
+            marked.Deleting = true;
+            await WriteAsync(marked);
         }
 
+        var id = state.State.Id;
         await GrainFactory.Grain<IClientIdGrain>(id).Delete(this.GetPrimaryKeyString());
         await state.ClearStateAsync();
         DeactivateOnIdle();
         return id;
     }
+
+    public async Task<int?> Rotate(string newDigest, string? keepSessionId, bool evenIfExpired)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(newDigest);
+        var digest = this.GetPrimaryKeyString();
+        if (newDigest == digest)
+        {
+            throw new ArgumentException("A token cannot move to its own digest.", nameof(newDigest));
+        }
+
+        if (!await SettleAsync() || (TokenExpired && !evenIfExpired))
+        {
+            NotRegistered();
+            return null;
+        }
+
+        // Each step leaves a state that authentication reads right: until the index moves, this key
+        // is the client's (the marks only make both records ask the index); from then on the new one is.
+        var id = state.State.Id;
+        var client = Snapshot();
+        var successor = GrainFactory.Grain<IClientGrain>(newDigest);
+        await WriteAsync(Copy(state.State, movingTo: newDigest, movedFrom: null));
+
+        // A failure from here until the index answers leaves the mark: whether the index moved is then
+        // unknown, and the next use of either key asks it.
+        await successor.Adopt(client, digest);
+        if (!await GrainFactory.Grain<IClientIdGrain>(id).MoveDigest(digest, newDigest, keepSessionId))
+        {
+            // The index names neither key: the client was deleted meanwhile.
+            await SettleAsync();
+            return null;
+        }
+
+        // The move is done; what follows only tidies up, and a record it misses still asks the index.
+        try
+        {
+            await successor.ConfirmMove();
+            await state.ClearStateAsync();
+            state.State = new ClientState();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogTidyFailed(logger, ex, id);
+        }
+
+        DeactivateOnIdle();
+        return id;
+    }
+
+    public async Task Adopt(ClientSnapshot client, string predecessor)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentException.ThrowIfNullOrEmpty(predecessor);
+        if (Registered && state.State.MovedFrom != predecessor)
+        {
+            throw new InvalidOperationException("This token is already registered.");
+        }
+
+        await WriteAsync(new ClientState
+        {
+            Id = client.Id,
+            Information = client.Information.Json,
+            Name = client.Information.Name,
+            Location = client.Information.Location,
+            CreatedAt = client.CreatedAt,
+            UpdatedAt = client.UpdatedAt,
+            TokenIssuedAt = time.GetUtcNow(),
+            MovedFrom = predecessor,
+        });
+    }
+
+    public async Task ConfirmMove()
+    {
+        if (Registered && state.State.MovedFrom is not null)
+        {
+            await SettleAsync();
+        }
+    }
+
+    public async Task<bool> ExpireUnused(DateTimeOffset registeredBefore)
+    {
+        if (!await SettleAsync() || state.State.CreatedAt > registeredBefore)
+        {
+            return false;
+        }
+
+        if (!await GrainFactory.Grain<IClientIdGrain>(state.State.Id).ExpireUnused(this.GetPrimaryKeyString(), registeredBefore))
+        {
+            return false;
+        }
+
+        await state.ClearStateAsync();
+        DeactivateOnIdle();
+        return true;
+    }
+
+    /// <summary>
+    /// True when this key is the client's. A record marked by a move that did not finish asks the
+    /// id's index; nothing is written, so read-only calls may do it.
+    /// </summary>
+    private async Task<bool> IsCurrentAsync() =>
+        Registered && (!Moving || await GrainFactory.Grain<IClientIdGrain>(state.State.Id).GetDigest() == this.GetPrimaryKeyString());
+
+    /// <summary>
+    /// As <see cref="IsCurrentAsync"/>, and finishes an interrupted move's part here: the mark goes
+    /// when the index names this key, the record goes when it names another.
+    /// </summary>
+    private async Task<bool> SettleAsync()
+    {
+        if (!Registered)
+        {
+            return false;
+        }
+
+        if (!Moving)
+        {
+            return true;
+        }
+
+        if (await GrainFactory.Grain<IClientIdGrain>(state.State.Id).GetDigest() == this.GetPrimaryKeyString())
+        {
+            await WriteAsync(Copy(state.State, movingTo: null, movedFrom: null));
+            return true;
+        }
+
+        await state.ClearStateAsync();
+        state.State = new ClientState();
+        return false;
+    }
+
+    private static ClientState Copy(ClientState s, string? movingTo, string? movedFrom) => new()
+    {
+        Id = s.Id,
+        Information = s.Information,
+        Name = s.Name,
+        Location = s.Location,
+        CreatedAt = s.CreatedAt,
+        UpdatedAt = s.UpdatedAt,
+        TokenIssuedAt = s.TokenIssuedAt,
+        MovingTo = movingTo,
+        MovedFrom = movedFrom,
+    };
 
     /// <summary>Wrong tokens activate grains too; they go once the call returns instead of holding memory.</summary>
     private ClientSnapshot? NotRegistered()
@@ -170,4 +327,7 @@ public sealed class ClientGrain(
 
         DeactivateOnIdle();
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Client {ClientId} moved to its new token, but the old record could not be tidied; it still refuses the old token")]
+    private static partial void LogTidyFailed(ILogger logger, Exception exception, int clientId);
 }

@@ -23,6 +23,9 @@ public sealed partial class ClientIdGrain(
     private readonly ClientStoreOptions _options = options.Value;
     private ResponseQueue _queue = null!;
     private LiveSession? _session;
+
+    // A session logged out because its token died; its frontend's renewals must not bring it back.
+    private string? _revokedSessionId;
     private long _nextSeq;
 
     /// <summary>
@@ -58,10 +61,16 @@ public sealed partial class ClientIdGrain(
         // The same write reserves this activation's first block of sequence numbers, so that the
         // first response to a new client costs no write of its own.
         var reserved = NextReservation();
+        var now = time.GetUtcNow();
+
+        // Only while expiry is on: the flag costs the first login a write, which a server without expiry need not pay.
+        var expires = _options.ExpireNeverLoggedInAfter is not null;
         await WriteHeaderAsync(h =>
         {
             h.Digest = digest;
             h.SeqReserved = Math.Max(h.SeqReserved, reserved);
+            h.RegisteredAt = now;
+            h.AwaitingFirstLogin = expires;
         });
     }
 
@@ -105,7 +114,7 @@ public sealed partial class ClientIdGrain(
         if (live is null || live.AckMode)
         {
             // Stored first: offline, or a session that keeps everything until it acknowledges.
-            if (!_queue.HasRoom(bytes, _options.MaxQueuedResponses, _options.MaxQueuedBytes))
+            if (!_queue.HasRoomFor(from, bytes, _options))
             {
                 return new SendResult(SendStatus.QueueFull, 0);
             }
@@ -126,7 +135,7 @@ public sealed partial class ClientIdGrain(
             return new SendResult(SendStatus.Online, item.Seq);
         }
 
-        if (!_queue.HasRoom(bytes, _options.MaxQueuedResponses, _options.MaxQueuedBytes))
+        if (!_queue.HasRoomFor(from, bytes, _options))
         {
             return new SendResult(SendStatus.QueueFull, 0);
         }
@@ -146,6 +155,18 @@ public sealed partial class ClientIdGrain(
         if (_session is { } previous && previous.Registration.SessionId != session.SessionId)
         {
             await TellLoggedOutAsync(previous, "takeover");
+        }
+
+        if (state.State.AwaitingFirstLogin)
+        {
+            // Written before the session attaches, so the expiry sweep never deletes a client that has
+            // logged in; the same write reserves the session's sequence numbers.
+            var reserved = NextReservation();
+            await WriteHeaderAsync(h =>
+            {
+                h.AwaitingFirstLogin = false;
+                h.SeqReserved = Math.Max(h.SeqReserved, reserved);
+            });
         }
 
         if (_nextSeq > state.State.SeqReserved)
@@ -174,7 +195,7 @@ public sealed partial class ClientIdGrain(
     public async Task<bool> Renew(SessionRegistration session, TimeSpan validFor)
     {
         ArgumentNullException.ThrowIfNull(session);
-        if (state.State.Digest is null)
+        if (state.State.Digest is null || session.SessionId == _revokedSessionId)
         {
             return false;
         }
@@ -238,6 +259,87 @@ public sealed partial class ClientIdGrain(
         _headerNamesRemovedRows = false;
         await _queue.DeleteAllAsync(ex => LogSegmentDeleteFailed(logger, ex, this.GetPrimaryKeyLong()));
         DeactivateOnIdle();
+    }
+
+    public Task<SendResult> SendFromClient(int from, string payload, bool contactsOnly) =>
+        contactsOnly && state.State.Digest is not null && !state.State.Contacts.Contains(from)
+            ? Task.FromResult(new SendResult(SendStatus.NotFound, 0))
+            : Send(from, payload);
+
+    public async Task<ContactChange> AddContact(int other)
+    {
+        if (state.State.Digest is null)
+        {
+            return ContactChange.NotFound;
+        }
+
+        if (state.State.Contacts.Contains(other))
+        {
+            return ContactChange.Done;
+        }
+
+        if (state.State.Contacts.Count >= _options.MaxContacts)
+        {
+            return ContactChange.TooMany;
+        }
+
+        await WriteHeaderAsync(h => h.Contacts.Add(other));
+        return ContactChange.Done;
+    }
+
+    public async Task<ContactChange> RemoveContact(int other)
+    {
+        if (state.State.Digest is null)
+        {
+            return ContactChange.NotFound;
+        }
+
+        if (state.State.Contacts.Contains(other))
+        {
+            await WriteHeaderAsync(h => h.Contacts.Remove(other));
+        }
+
+        return ContactChange.Done;
+    }
+
+    public Task<ImmutableArray<int>?> Contacts() =>
+        Task.FromResult<ImmutableArray<int>?>(state.State.Digest is null ? null : [.. state.State.Contacts.Order()]);
+
+    public async Task<bool> MoveDigest(string from, string to, string? keepSessionId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(from);
+        ArgumentException.ThrowIfNullOrEmpty(to);
+        if (state.State.Digest != from)
+        {
+            return state.State.Digest == to;
+        }
+
+        // This one write is the move: before it the old token is the client's, after it the new one.
+        await WriteHeaderAsync(h => h.Digest = to);
+        if (_session is { } live && live.Registration.SessionId != keepSessionId)
+        {
+            _revokedSessionId = live.Registration.SessionId;
+            await TellLoggedOutAsync(live, "revoked");
+            _session = null;
+        }
+
+        return true;
+    }
+
+    public Task<RegistrationInfo> Registration() =>
+        Task.FromResult(new RegistrationInfo(state.State.Digest, state.State.RegisteredAt, state.State.AwaitingFirstLogin));
+
+    public async Task<bool> ExpireUnused(string digest, DateTimeOffset registeredBefore)
+    {
+        // Checked in the same turn as the deletion: a login (Attach) cannot slip in between.
+        if (state.State.Digest != digest || !state.State.AwaitingFirstLogin
+            || state.State.RegisteredAt is not { } registeredAt || registeredAt > registeredBefore)
+        {
+            return false;
+        }
+
+        await Delete(digest);
+        return true;
     }
 
     private LiveSession? Live() => _session is { } s && s.ValidUntil > time.GetUtcNow() ? s : null;

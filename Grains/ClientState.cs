@@ -28,6 +28,18 @@ public sealed class ClientState
     /// finishes what the first one left.
     /// </summary>
     public bool Deleting { get; set; }
+
+    /// <summary>When the token keying this record was issued; null in records older than token lifetimes, which count from <see cref="CreatedAt"/>.</summary>
+    public DateTimeOffset? TokenIssuedAt { get; set; }
+
+    /// <summary>
+    /// Set while the client moves to another token's digest: until the move is finished, the id's
+    /// index decides whether this key or that one is the client's.
+    /// </summary>
+    public string? MovingTo { get; set; }
+
+    /// <summary>Set on the record a move creates until the id's index is known to name it: until then the index decides.</summary>
+    public string? MovedFrom { get; set; }
 }
 
 /// <summary>The stored header of a client's mailbox, keyed by client id.</summary>
@@ -48,6 +60,18 @@ public sealed class ClientIdState
     /// <summary>The number the next new segment gets.</summary>
     public int NextSegment { get; set; }
 
+    /// <summary>The ids that may send to this client when client sends are limited to contacts; empty in older rows.</summary>
+    public List<int> Contacts { get; set; } = [];
+
+    /// <summary>When the id was assigned; null in rows older than the field.</summary>
+    public DateTimeOffset? RegisteredAt { get; set; }
+
+    /// <summary>
+    /// True from registration until the first login, for clients registered while expiry is on;
+    /// false otherwise and in rows older than the field, so that expiry never takes those.
+    /// </summary>
+    public bool AwaitingFirstLogin { get; set; }
+
     public ClientIdState Copy() => new()
     {
         Digest = Digest,
@@ -55,6 +79,9 @@ public sealed class ClientIdState
         SeqReserved = SeqReserved,
         Segments = [.. Segments],
         NextSegment = NextSegment,
+        Contacts = [.. Contacts],
+        RegisteredAt = RegisteredAt,
+        AwaitingFirstLogin = AwaitingFirstLogin,
     };
 }
 
@@ -75,6 +102,13 @@ public sealed class StoredResponse
 
     /// <summary>The payload as raw JSON text.</summary>
     public string Payload { get; set; } = "null";
+}
+
+/// <summary>The stored place of the expiry sweep.</summary>
+public sealed class ExpirySweepState
+{
+    /// <summary>The last id the sweep has read; the next batch starts above it.</summary>
+    public int Cursor { get; set; }
 }
 
 /// <summary>The stored upper bound of the ids handed out so far.</summary>

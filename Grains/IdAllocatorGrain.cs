@@ -33,6 +33,8 @@ public sealed class IdAllocatorGrain(
 
         return new IdBlock(first, last);
     }
+
+    public Task<int> HighWater() => Task.FromResult(state.State.HighWater);
 }
 
 /// <summary>

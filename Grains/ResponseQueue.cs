@@ -13,12 +13,22 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
 {
     private readonly SortedDictionary<int, GrainState<QueueSegment>> _segments = [];
 
+    // What each sending client has queued here, kept as responses come and go, so the per-sender
+    // quota costs a lookup instead of a walk of the queue.
+    private readonly Dictionary<int, (int Count, long Bytes)> _bySender = [];
+
     public int Count { get; private set; }
 
     /// <summary>Segments held in memory (those that still hold responses, and the tail).</summary>
     public int SegmentCount => _segments.Count;
 
     public long Bytes { get; private set; }
+
+    /// <summary>Responses in the queue that clients sent (those with a sender).</summary>
+    public int ClientSentCount { get; private set; }
+
+    /// <summary>Their payload bytes.</summary>
+    public long ClientSentBytes { get; private set; }
 
     /// <summary>Every queued response, oldest first.</summary>
     public IEnumerable<StoredResponse> Items => _segments.Values.SelectMany(s => s.State!.Items);
@@ -41,6 +51,30 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
 
     /// <summary>True when one more response of <paramref name="bytes"/> fits under both bounds.</summary>
     public bool HasRoom(int bytes, int maxCount, long maxBytes) => Count + 1 <= maxCount && Bytes + bytes <= maxBytes;
+
+    /// <summary>
+    /// True when one more response of <paramref name="bytes"/> from <paramref name="from"/> fits:
+    /// under the queue's bounds, and for a client's response also under its sender's quota and
+    /// outside the share reserved for back ends.
+    /// </summary>
+    public bool HasRoomFor(int? from, int bytes, ClientStoreOptions options)
+    {
+        if (!HasRoom(bytes, options.MaxQueuedResponses, options.MaxQueuedBytes))
+        {
+            return false;
+        }
+
+        if (from is not { } sender)
+        {
+            return true;
+        }
+
+        var (count, senderBytes) = _bySender.GetValueOrDefault(sender);
+        return count + 1 <= options.PerSenderResponses
+            && senderBytes + bytes <= options.PerSenderBytes
+            && ClientSentCount + 1 <= options.ClientSentResponses
+            && ClientSentBytes + bytes <= options.ClientSentBytes;
+    }
 
     /// <summary>The segment the next response goes into, or null when a new one must be started.</summary>
     public int? TailWithRoom()
@@ -81,6 +115,7 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
 
         Count++;
         Bytes += PayloadBytes(item.Payload);
+        CountSender(item, +1);
     }
 
     /// <summary>The segments that hold nothing above <paramref name="upTo"/>: they can go once the header no longer names them.</summary>
@@ -99,6 +134,7 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
             {
                 Count--;
                 Bytes -= PayloadBytes(item.Payload);
+                CountSender(item, -1);
             }
 
             segment.State!.Items.RemoveAll(i => i.Seq <= upTo);
@@ -159,10 +195,36 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
     {
         Count = 0;
         Bytes = 0;
+        ClientSentCount = 0;
+        ClientSentBytes = 0;
+        _bySender.Clear();
         foreach (var item in Items)
         {
             Count++;
             Bytes += PayloadBytes(item.Payload);
+            CountSender(item, +1);
+        }
+    }
+
+    private void CountSender(StoredResponse item, int sign)
+    {
+        if (item.From is not { } sender)
+        {
+            return;
+        }
+
+        var bytes = PayloadBytes(item.Payload);
+        ClientSentCount += sign;
+        ClientSentBytes += sign * bytes;
+        var (count, senderBytes) = _bySender.GetValueOrDefault(sender);
+        count += sign;
+        if (count == 0)
+        {
+            _bySender.Remove(sender);
+        }
+        else
+        {
+            _bySender[sender] = (count, senderBytes + (sign * bytes));
         }
     }
 

@@ -79,6 +79,13 @@ public static class SiloBuilderExtensions
             .Validate(o => o.QueueSegmentSize is > 0 and <= 10_000, "ClientStore:QueueSegmentSize must be between 1 and 10,000.")
             .Validate(o => o.SeqBlockSize is > 0 and <= 1_000_000, "ClientStore:SeqBlockSize must be between 1 and 1,000,000.")
             .Validate(o => o.PushTimeout > TimeSpan.Zero, "ClientStore:PushTimeout must be positive.")
+            .Validate(o => o.MaxQueuedPerSender is null or > 0, "ClientStore:MaxQueuedPerSender must be positive.")
+            .Validate(o => o.ReservedForBackEnds is >= 0 and < 1, "ClientStore:ReservedForBackEnds must be at least 0 and below 1.")
+            .Validate(o => o.MaxContacts is > 0 and <= 100_000, "ClientStore:MaxContacts must be between 1 and 100,000.")
+            .Validate(o => o.TokenLifetime is null || o.TokenLifetime > TimeSpan.Zero, "ClientStore:TokenLifetime must be positive when set.")
+            .Validate(o => o.ExpireNeverLoggedInAfter is null || o.ExpireNeverLoggedInAfter > TimeSpan.Zero, "ClientStore:ExpireNeverLoggedInAfter must be positive when set.")
+            .Validate(o => o.ExpirySweepInterval > TimeSpan.Zero, "ClientStore:ExpirySweepInterval must be positive.")
+            .Validate(o => o.ExpirySweepBatch is > 0 and <= 100_000, "ClientStore:ExpirySweepBatch must be between 1 and 100,000.")
             .ValidateOnStart();
         silo.Services.AddOptions<StorageFaultOptions>()
             .Bind(configuration.GetSection(StorageFaultOptions.Section))
@@ -94,6 +101,7 @@ public static class SiloBuilderExtensions
         silo.Services.AddSingleton(new SchemaTarget(database));
         silo.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ILifecycleParticipant<ISiloLifecycle>, SchemaInstaller>());
         silo.Services.TryAddSingleton(TimeProvider.System);
+        silo.Services.AddHostedService<ExpirySweepService>();
 
         silo.UseSystemTextJsonGrainStorageSerializer();
         silo.AddAdoNetGrainStorage(AdoNetStorage, o =>

@@ -39,6 +39,7 @@ public sealed class MultiProcessClusterTests(ProcessClusterFixture fixture) : IC
     {
         ["Protocol:SessionRenewInterval"] = "00:00:00.500",
         ["Protocol:DirectoryLeaseInterval"] = "00:00:00.500",
+        ["Protocol:ClientSend"] = "any",
     };
 
     /// <summary>How long after the silo's death every client must be able to log in again.</summary>

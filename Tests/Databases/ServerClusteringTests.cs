@@ -35,7 +35,7 @@ public abstract class ServerClusteringTests(DatabaseServer server)
         Assert.Equal(2, gateways.Count);
         Assert.All(gateways, g => Assert.Equal("127.0.0.1", g[0]));
 
-        await using var frontend = await GatewayServer.StartAsync("unused.db", settings);
+        await using var frontend = await GatewayServer.StartAsync("unused.db", new Dictionary<string, string>(settings) { ["Protocol:ClientSend"] = "any" });
         Assert.Null(frontend.Services.GetService<ISiloStatusOracle>());
         await using var recipient = await WsClient.ConnectAsync(frontend.WebSocketUri);
         var (recipientToken, recipientId) = await RetryWhileUnavailableAsync(() => recipient.RequestAsync("register", new { information = new { name = "recipient" } }));

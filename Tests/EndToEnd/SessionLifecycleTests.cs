@@ -12,7 +12,13 @@ public sealed class SessionLifecycleTests
     public async Task AFullQueueRefusesTheSenderAndKeepsWhatItHas()
     {
         using var database = new TempDatabase();
-        await using var server = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string> { ["ClientStore:MaxQueuedResponses"] = "3" });
+        await using var server = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string>
+        {
+            ["ClientStore:MaxQueuedResponses"] = "3",
+            ["ClientStore:MaxQueuedPerSender"] = "3",
+            ["ClientStore:ReservedForBackEnds"] = "0",
+            ["Protocol:ClientSend"] = "any",
+        });
         await using var client = await WsClient.ConnectAsync(server.WebSocketUri);
         var (senderToken, _) = await client.RegisterAsync(new { name = "sender" });
         var (token, id) = await client.RegisterAsync(new { name = "full" });
@@ -62,7 +68,7 @@ public sealed class SessionLifecycleTests
     public async Task TwoFrontendsInOneClusterDeliverToEachOthersClientsAndSurviveOneDying()
     {
         using var database = new TempDatabase();
-        var settings = new Dictionary<string, string> { ["Protocol:SessionRenewInterval"] = "00:00:00.500" };
+        var settings = new Dictionary<string, string> { ["Protocol:SessionRenewInterval"] = "00:00:00.500", ["Protocol:ClientSend"] = "any" };
         var a = await GatewayServer.StartAsync(database.Path, settings);
         try
         {
@@ -98,10 +104,14 @@ public sealed class SessionLifecycleTests
     public async Task ASiloLeavingInTheMiddleOfTrafficLosesNoQueuedResponse()
     {
         using var database = new TempDatabase();
-        var a = await GatewayServer.StartAsync(database.Path);
+        var a = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string> { ["Protocol:ClientSend"] = "any" });
         try
         {
-            await using var b = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string> { ["Cluster:PrimarySiloPort"] = a.SiloPort.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            await using var b = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string>
+            {
+                ["Cluster:PrimarySiloPort"] = a.SiloPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["Protocol:ClientSend"] = "any",
+            });
             await using var client = await WsClient.ConnectAsync(b.WebSocketUri);
             var (senderToken, _) = await client.RegisterAsync(new { name = "sender" });
             var recipients = new List<(string Token, int Id)>();

@@ -120,7 +120,7 @@ public sealed class MailboxTests(ClusterFixture fixture)
         for (var depth = 0; depth < 1000; depth++)
         {
             var before = RowsOf(id);
-            Assert.Equal(SendStatus.Queued, (await mailbox.Send(1, payload)).Status);
+            Assert.Equal(SendStatus.Queued, (await mailbox.Send(null, payload)).Status);
             var written = BytesWritten(before, RowsOf(id));
             if (depth < 100)
             {

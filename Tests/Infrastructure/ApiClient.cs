@@ -35,6 +35,14 @@ public sealed class ApiClient : IDisposable
         return (response.StatusCode, await BodyAsync(response));
     }
 
+    /// <summary>A request without a body, for the routes that change links and tokens.</summary>
+    public async Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path)
+    {
+        using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative));
+        using var response = await _http.SendAsync(request, TestContext.Current.CancellationToken);
+        return (response.StatusCode, await BodyAsync(response));
+    }
+
     /// <summary>Waits, bounded, until the client's queue has <paramref name="length"/> responses.</summary>
     public async Task WaitForQueueLengthAsync(int id, int length)
     {

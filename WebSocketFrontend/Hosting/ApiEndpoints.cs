@@ -19,12 +19,18 @@ public static class ApiEndpoints
         api.MapPost("/clients/{id:int}/responses", PostResponseAsync);
         api.MapGet("/clients/{id:int}", GetClientAsync);
         api.MapGet("/online", GetOnlineAsync);
+        api.MapGet("/clients/{id:int}/contacts", GetContactsAsync);
+        api.MapPut("/clients/{id:int}/contacts/{other:int}", LinkAsync);
+        api.MapDelete("/clients/{id:int}/contacts/{other:int}", UnlinkAsync);
+        api.MapPost("/clients/{id:int}/revoke", RevokeAsync);
+        api.MapPost("/clients/{id:int}/token", IssueTokenAsync);
         return app;
     }
 
     private static async ValueTask<object?> RequireAdminKey(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
-        var key = context.HttpContext.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.AdminKey;
+        var options = context.HttpContext.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value;
+        var key = options.AdminKey;
         if (string.IsNullOrEmpty(key))
         {
             return Results.NotFound();
@@ -33,7 +39,11 @@ public static class ApiEndpoints
         var header = context.HttpContext.Request.Headers.Authorization.ToString();
         const string scheme = "Bearer ";
         var given = header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : string.Empty;
-        if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(key)))
+        // Both keys are compared whatever the first answers, so the time taken tells nothing.
+        var matchesCurrent = CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(key));
+        var matchesPrevious = !string.IsNullOrEmpty(options.PreviousAdminKey)
+            && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(options.PreviousAdminKey));
+        if (!(matchesCurrent | matchesPrevious))
         {
             context.HttpContext.Response.Headers.WWWAuthenticate = "Bearer";
             return Error(StatusCodes.Status401Unauthorized, "unauthorized", "A valid 'Authorization: Bearer <admin key>' header is required.");
@@ -79,7 +89,7 @@ public static class ApiEndpoints
     {
         var mailbox = grains.Grain<IClientIdGrain>(id);
         var digest = id > 0 ? await mailbox.GetDigest() : null;
-        var client = digest is null ? null : await grains.Grain<IClientGrain>(digest).Get();
+        var client = digest is null ? null : await grains.Grain<IClientGrain>(digest).Read();
         if (client is null)
         {
             return Error(StatusCodes.Status404NotFound, ErrorCodes.NotFound, $"No client has id {id}.");
@@ -112,6 +122,86 @@ public static class ApiEndpoints
         var page = OnlinePage.Of(await OnlineDirectory.OnlineClientIdsAsync(grains), after ?? 0, limit ?? max);
         return Results.Json(new { clients = page.Clients, next = page.Next });
     });
+
+    private static Task<IResult> GetContactsAsync(int id, IGrainFactory grains) => GuardAsync(async () =>
+        (id > 0 ? await grains.Grain<IClientIdGrain>(id).Contacts() : null) is { } contacts
+            ? Results.Json(new { id, contacts })
+            : ClientNotFound(id));
+
+    /// <summary>
+    /// Links two clients both ways: each may send to the other. Two writes, one per client; a failure
+    /// between them leaves a one-way link that a retry completes.
+    /// </summary>
+    private static Task<IResult> LinkAsync(int id, int other, IGrainFactory grains) => GuardAsync(async () =>
+    {
+        if (id <= 0 || other <= 0)
+        {
+            return ClientNotFound(id <= 0 ? id : other);
+        }
+
+        var first = await grains.Grain<IClientIdGrain>(id).AddContact(other);
+        var second = first == ContactChange.Done ? await grains.Grain<IClientIdGrain>(other).AddContact(id) : first;
+        if (first == ContactChange.Done && second != ContactChange.Done)
+        {
+            await grains.Grain<IClientIdGrain>(id).RemoveContact(other);
+        }
+
+        return second switch
+        {
+            ContactChange.Done => Results.NoContent(),
+            ContactChange.NotFound => ClientNotFound(first == ContactChange.NotFound ? id : other),
+            _ => Error(StatusCodes.Status409Conflict, ErrorCodes.TooLarge, "A client of the pair has as many contacts as it may."),
+        };
+    });
+
+    /// <summary>Unlinks two clients both ways; the other id may be a client deleted since.</summary>
+    private static Task<IResult> UnlinkAsync(int id, int other, IGrainFactory grains) => GuardAsync(async () =>
+    {
+        if (id <= 0 || await grains.Grain<IClientIdGrain>(id).RemoveContact(other) == ContactChange.NotFound)
+        {
+            return ClientNotFound(id);
+        }
+
+        if (other > 0)
+        {
+            await grains.Grain<IClientIdGrain>(other).RemoveContact(id);
+        }
+
+        return Results.NoContent();
+    });
+
+    /// <summary>Kills the client's token: the client keeps its id, information and queue, and its sessions hear <c>revoked</c>.</summary>
+    private static Task<IResult> RevokeAsync(int id, IGrainFactory grains) => GuardAsync(async () =>
+        await ReplaceTokenAsync(id, grains, TokenDigest.NewToken()) ? Results.NoContent() : ClientNotFound(id));
+
+    /// <summary>Issues the client a new token, shown once; the old one dies and its sessions hear <c>revoked</c>.</summary>
+    private static Task<IResult> IssueTokenAsync(int id, IGrainFactory grains) => GuardAsync(async () =>
+    {
+        var token = TokenDigest.NewToken();
+        return await ReplaceTokenAsync(id, grains, token) ? Results.Json(new { id, token }) : ClientNotFound(id);
+    });
+
+    /// <summary>Moves client <paramref name="id"/> to <paramref name="token"/>; false when no client has the id.</summary>
+    private static async Task<bool> ReplaceTokenAsync(int id, IGrainFactory grains, string token)
+    {
+        // The index may move under us (the client rotating at the same moment): read it again, a bounded number of times.
+        for (var attempt = 0; attempt < 3 && id > 0; attempt++)
+        {
+            if (await grains.Grain<IClientIdGrain>(id).GetDigest() is not { } digest)
+            {
+                return false;
+            }
+
+            if (await grains.Grain<IClientGrain>(digest).Rotate(TokenDigest.Of(token), keepSessionId: null, evenIfExpired: true) is not null)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static IResult ClientNotFound(int id) => Error(StatusCodes.Status404NotFound, ErrorCodes.NotFound, $"No client has id {id}.");
 
     /// <summary>Storage or cluster failures answer 503 <c>unavailable</c>; the caller may retry.</summary>
     private static async Task<IResult> GuardAsync(Func<Task<IResult>> action)

@@ -8,4 +8,11 @@ public sealed class ApiOptions
 
     /// <summary>The bearer key that <c>/api</c> requests must carry; without one the routes are off (404).</summary>
     public string? AdminKey { get; set; }
+
+    /// <summary>
+    /// A second key also accepted while operators roll the admin key over (default unset): the old
+    /// one moves here, the new one into <see cref="AdminKey"/>, and once every back end uses the new
+    /// one this is removed.
+    /// </summary>
+    public string? PreviousAdminKey { get; set; }
 }

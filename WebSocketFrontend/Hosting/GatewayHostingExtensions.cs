@@ -19,11 +19,15 @@ public static class GatewayHostingExtensions
             .ValidateDataAnnotations()
             .Validate(o => o.ReplyEvent is "instace.to.client" or "instance.to.client",
                 "Protocol:ReplyEvent must be \"instace.to.client\" (the specification's spelling) or \"instance.to.client\".")
+            .Validate(o => Enum.IsDefined(o.ClientSend), "Protocol:ClientSend must be \"contacts\", \"any\" or \"none\".")
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<FrontendIdentity>();
         builder.Services.AddSingleton<ReplyWriter>();
-        builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection(ApiOptions.Section));
+        builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection(ApiOptions.Section))
+            .Validate(o => string.IsNullOrEmpty(o.PreviousAdminKey) || (!string.IsNullOrEmpty(o.AdminKey) && o.AdminKey != o.PreviousAdminKey),
+                "Api:PreviousAdminKey needs an Api:AdminKey that differs from it.")
+            .ValidateOnStart();
         builder.Services.AddSingleton<DirectoryUpdates>();
         builder.Services.AddSingleton<RequestHandler>();
         builder.Services.AddSingleton<FrontendObserver>();

@@ -62,7 +62,34 @@ public sealed class ProtocolOptions
     [Range(1, 100_000)]
     public int MaxOnlinePage { get; set; } = 1000;
 
+    /// <summary>
+    /// Whether a logged-in client may list the online clients with <c>online</c> (default false:
+    /// <c>forbidden</c>). Presence is private unless an operator opens it; <c>GET /api/online</c>
+    /// always lists everyone.
+    /// </summary>
+    public bool ClientsMayListOnline { get; set; }
+
+    /// <summary>
+    /// Which clients a client may <c>send</c> to (default <see cref="ClientSendPolicy.Contacts"/>):
+    /// the specification's own flows never send, and anything wider lets any client fill others'
+    /// queues and find which ids exist.
+    /// </summary>
+    public ClientSendPolicy ClientSend { get; set; } = ClientSendPolicy.Contacts;
+
     /// <summary>Frames waiting to be written to one socket before it counts as too slow and is closed (default 1,024).</summary>
     [Range(1, 1_000_000)]
     public int OutboxCapacity { get; set; } = 1024;
+}
+
+/// <summary>Who a client may send to, setting <c>Protocol:ClientSend</c>.</summary>
+public enum ClientSendPolicy
+{
+    /// <summary>Only the clients a back end linked to it as contacts; any other id answers <c>not_found</c>.</summary>
+    Contacts,
+
+    /// <summary>Any client.</summary>
+    Any,
+
+    /// <summary>No one: <c>send</c> answers <c>forbidden</c>, and only back ends send.</summary>
+    None,
 }

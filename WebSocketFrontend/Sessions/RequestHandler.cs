@@ -22,7 +22,7 @@ public sealed partial class RequestHandler(
     private const int TokenLength = 43;
 
     /// <summary>The actions metrics are labelled with; anything else counts as <c>unknown</c>, so clients cannot grow the label set.</summary>
-    private static readonly HashSet<string> KnownActions = ["register", "login", "update", "send", "ack", "logout", "delete", "online", "ping"];
+    private static readonly HashSet<string> KnownActions = ["register", "login", "update", "send", "ack", "logout", "delete", "online", "ping", "rotate"];
 
     private readonly ProtocolOptions _options = options.Value;
 
@@ -48,6 +48,7 @@ public sealed partial class RequestHandler(
                 "logout" => await LogoutAsync(session, request),
                 "delete" => await DeleteAsync(request),
                 "online" => await OnlineAsync(session, request),
+                "rotate" => await RotateAsync(session, request),
                 "ping" => replies.Write("pinged", request.RequestIdJson),
                 _ => throw new ProtocolException(ErrorCodes.UnknownAction, $"Unknown action '{request.Action}'."),
             };
@@ -173,6 +174,11 @@ public sealed partial class RequestHandler(
 
     private async Task<Reply> SendAsync(WebSocketSession session, ClientRequest request)
     {
+        if (_options.ClientSend == ClientSendPolicy.None)
+        {
+            throw new ProtocolException(ErrorCodes.Forbidden, "Clients may not send on this server; only back ends do.");
+        }
+
         var digest = TokenDigest.Of(ReadToken(request.Parameters));
         var to = RequireInt(request.Parameters, "to");
         var payload = ReadPayload(request.Parameters);
@@ -183,7 +189,7 @@ public sealed partial class RequestHandler(
             ? login.ClientId
             : (await grains.Grain<IClientGrain>(digest).Get() ?? throw InvalidToken()).Id;
         var result = to > 0
-            ? await grains.Grain<IClientIdGrain>(to).Send(senderId, payload)
+            ? await grains.Grain<IClientIdGrain>(to).SendFromClient(senderId, payload, _options.ClientSend == ClientSendPolicy.Contacts)
             : new SendResult(SendStatus.NotFound, 0);
         GatewayMetrics.CountSent(result);
         return replies.Write("sent", request.RequestIdJson, Sent(result, to), static (w, r) =>
@@ -191,6 +197,23 @@ public sealed partial class RequestHandler(
             w.WriteNumber("seq"u8, r.Seq);
             w.WriteString("delivered"u8, r.Status == SendStatus.Online ? "online" : "queued");
         });
+    }
+
+    private async Task<Reply> RotateAsync(WebSocketSession session, ClientRequest request)
+    {
+        var digest = TokenDigest.Of(ReadToken(request.Parameters));
+        var token = TokenDigest.NewToken();
+        var next = TokenDigest.Of(token);
+
+        // The session logged in with this token survives the move; any other session of the client used the old token and ends.
+        var login = session.Login is { } current && current.Digest == digest ? current : null;
+        _ = await grains.Grain<IClientGrain>(digest).Rotate(next, login?.Registration.SessionId, evenIfExpired: false) ?? throw InvalidToken();
+        if (login is not null)
+        {
+            session.ReplaceLogin(login, login with { Digest = next });
+        }
+
+        return replies.Write("rotated", request.RequestIdJson, token, static (w, t) => w.WriteString("token"u8, t));
     }
 
     private async Task<Reply> AckAsync(WebSocketSession session, ClientRequest request)
@@ -230,6 +253,11 @@ public sealed partial class RequestHandler(
 
     private async Task<Reply> OnlineAsync(WebSocketSession session, ClientRequest request)
     {
+        if (!_options.ClientsMayListOnline)
+        {
+            throw new ProtocolException(ErrorCodes.Forbidden, "Clients may not list who is online on this server.");
+        }
+
         _ = session.Login ?? throw NotLoggedIn();
         var after = OptionalLong(request.Parameters, "after") ?? 0;
         var limit = OptionalLong(request.Parameters, "limit") ?? _options.MaxOnlinePage;

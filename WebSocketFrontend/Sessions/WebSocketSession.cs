@@ -128,6 +128,9 @@ public sealed partial class WebSocketSession : IDisposable
     /// <summary>Clears the login if it is still <paramref name="login"/>; false when another login replaced it.</summary>
     public bool ClearLogin(SessionLogin login) => Interlocked.CompareExchange(ref _login, null, login) == login;
 
+    /// <summary>Replaces <paramref name="login"/> with <paramref name="next"/> (a new token of the same session), unless it ended meanwhile.</summary>
+    public bool ReplaceLogin(SessionLogin login, SessionLogin next) => Interlocked.CompareExchange(ref _login, next, login) == login;
+
     /// <summary>
     /// Writes pushed responses behind everything already queued for the socket, answering within
     /// <paramref name="timeout"/>: true once the send loop has begun writing them, false when none of
