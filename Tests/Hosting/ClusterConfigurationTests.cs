@@ -167,6 +167,26 @@ public sealed class ClusterConfigurationTests
         Assert.Throws<ValidationException>(() => SiloServer.Build(new Dictionary<string, string> { ["Storage:MaxConnections"] = value }));
     }
 
+    [Fact]
+    public void TheResponseTimeoutReachesTheFrontendsOrleansClientAndDefaultsToTenSeconds()
+    {
+        string[] adoNet = ["--Cluster:Clustering=AdoNet", "--Storage:Provider=PostgreSql", $"--Storage:ConnectionString={Postgres}"];
+        using var tuned = GatewayApplication.Create([.. adoNet, "--Cluster:ResponseTimeout=00:00:04"]);
+        Assert.Equal(TimeSpan.FromSeconds(4), tuned.Services.GetRequiredService<IOptions<ClientMessagingOptions>>().Value.ResponseTimeout);
+
+        using var plain = GatewayApplication.Create(adoNet);
+        Assert.Equal(TimeSpan.FromSeconds(10), plain.Services.GetRequiredService<IOptions<ClientMessagingOptions>>().Value.ResponseTimeout);
+    }
+
+    [Theory]
+    [InlineData("00:00:00.500")]
+    [InlineData("01:00:00")]
+    public void AResponseTimeoutOutOfRangeIsRefused(string value)
+    {
+        var ex = Assert.Throws<ValidationException>(() => ClusterMembership.Resolve(Configuration(("Cluster:ResponseTimeout", value))));
+        Assert.Contains("ResponseTimeout", ex.Message, StringComparison.Ordinal);
+    }
+
     private static StorageDatabase Storage(IConfiguration configuration) =>
         StorageDatabase.Create(configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions(), "/srv");
 
