@@ -5,6 +5,8 @@ using Grains.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Storage;
 
@@ -78,6 +80,16 @@ public static class SiloBuilderExtensions
             .Validate(o => o.SeqBlockSize is > 0 and <= 1_000_000, "ClientStore:SeqBlockSize must be between 1 and 1,000,000.")
             .Validate(o => o.PushTimeout > TimeSpan.Zero, "ClientStore:PushTimeout must be positive.")
             .ValidateOnStart();
+        silo.Services.AddOptions<StorageFaultOptions>()
+            .Bind(configuration.GetSection(StorageFaultOptions.Section))
+            .Validate(o => o.WriteFailureRate is >= 0 and <= 1, "Storage:Faults:WriteFailureRate must be between 0 and 1.")
+            .Validate(o => o.WriteDelayRate is >= 0 and <= 1, "Storage:Faults:WriteDelayRate must be between 0 and 1.")
+            .Validate(o => o.WriteFailureRate + o.WriteDelayRate <= 1, "Storage:Faults:WriteFailureRate and WriteDelayRate must add up to at most 1.")
+            .Validate(o => o.WriteDelay >= TimeSpan.Zero && o.WriteDelay <= TimeSpan.FromMinutes(1), "Storage:Faults:WriteDelay must be between 0 and 1 minute.")
+            .Validate<IHostEnvironment>(
+                (o, environment) => !o.Enabled || environment.IsDevelopment(),
+                "Storage:Faults injects storage failures for testing and is refused outside the Development environment; remove the Storage:Faults settings.")
+            .ValidateOnStart();
         silo.Services.AddSingleton(database);
         silo.Services.AddSingleton(new SchemaTarget(database));
         silo.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ILifecycleParticipant<ISiloLifecycle>, SchemaInstaller>());
@@ -93,11 +105,15 @@ public static class SiloBuilderExtensions
             o.DeleteStateOnClear = true;
         });
 
-        // Grains name Names.Storage; behind it is the ADO.NET provider, with SQLite's writes queued in-process.
+        // Grains name Names.Storage; behind it is the ADO.NET provider, with SQLite's writes queued in-process,
+        // and faults injected when a test registered StorageFaults or Storage:Faults enables them (Development only).
         silo.Services.AddKeyedSingleton<IGrainStorage>(Names.Storage, (services, _) =>
         {
             var adoNet = services.GetRequiredKeyedService<IGrainStorage>(AdoNetStorage);
-            return database.Provider == StorageProvider.Sqlite ? new SerializedWriteGrainStorage(adoNet, database.SqliteFile!) : adoNet;
+            var storage = database.Provider == StorageProvider.Sqlite ? new SerializedWriteGrainStorage(adoNet, database.SqliteFile!) : adoNet;
+            var faultOptions = services.GetRequiredService<IOptions<StorageFaultOptions>>().Value;
+            var faults = services.GetService<StorageFaults>() ?? (faultOptions.Enabled ? new StorageFaults(faultOptions) : null);
+            return faults is null ? storage : new FaultInjectingGrainStorage(storage, faults, services.GetRequiredService<TimeProvider>());
         });
         return silo;
     }
