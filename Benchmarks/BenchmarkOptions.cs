@@ -6,7 +6,7 @@ using System.Net.Sockets;
 namespace Benchmarks;
 
 /// <summary>The command line: which scenarios, against which server, how many sockets, for how long.</summary>
-/// <param name="Command"><c>register</c>, <c>login</c>, <c>connect-login</c>, <c>drain</c>, <c>online-delivery</c>, <c>hold</c>, <c>queue-depth</c>, <c>all</c>, or <c>ceiling</c> (serve the ceiling).</param>
+/// <param name="Command"><c>register</c>, <c>login</c>, <c>connect-login</c>, <c>drain</c>, <c>online-delivery</c>, <c>hold</c>, <c>queue-depth</c>, <c>chaos</c>, <c>all</c>, or <c>ceiling</c> (serve the ceiling).</param>
 /// <param name="Url">The server's WebSocket endpoint; always a loopback address.</param>
 /// <param name="Clients">Concurrent sockets (default 200); for drain and online-delivery, the recipients (default 2,000).</param>
 /// <param name="Duration">The measured window (default 10 s); for drain and online-delivery, the time limit of each phase (default 300 s).</param>
@@ -42,6 +42,11 @@ public sealed record BenchmarkOptions(
           queue-depth      cost of one enqueue (time, bytes written) for offline recipients whose queues hold
                            9, 99 and 999 responses, measured interleaved; bytes need --server
           all              every scenario above, each with its own defaults
+          chaos            2 silos and 2 frontends as processes on PostgreSQL (a database of its own); mixed traffic
+                           through both for --seconds (60) while a silo and then a frontend die by SIGKILL and start
+                           again, and 5% of storage writes fail and 5% stall; then every client logs in and the run
+                           checks: nothing lost or repeated, seqs and ids never repeated, no request stalled past
+                           --stall-bound; needs --postgres and the solution built
           ceiling          serve the ceiling (a bare Kestrel WebSocket server, no Orleans, no storage) on --port
         options:
           --server       (none)                   WebSocketFrontend.dll to start on 127.0.0.1 for each scenario (SQLite, fresh data)
@@ -59,6 +64,8 @@ public sealed record BenchmarkOptions(
           --sessions     10000                    hold: sessions held at once
           --rounds       2                        connect-login, hold: gateway/ceiling pairs, alternating
           --port         (none)                   ceiling: port on 127.0.0.1
+          --postgres     GATEWAY_TEST_POSTGRES    chaos: PostgreSQL connection string on this machine (a login that may create databases)
+          --stall-bound  6                        chaos: seconds any request may wait for its answer
         The server answers one request at a time per socket and allows 1000 requests/s (burst 2000) per
         socket by default: start it with --Protocol:RequestsPerSecond=100000 --Protocol:RequestBurst=100000
         for drain and online-delivery, or use more --senders.
@@ -70,17 +77,24 @@ public sealed record BenchmarkOptions(
     /// <summary>What <c>all</c> runs, in order.</summary>
     public static readonly string[] Scenarios = ["register", "login", "connect-login", "drain", "online-delivery", "hold", "queue-depth"];
 
-    private static readonly string[] _commands = [.. Scenarios, "all", "ceiling"];
+    private static readonly string[] _commands = [.. Scenarios, "chaos", "all", "ceiling"];
 
     private static readonly string[] _options =
     [
         "--url", "--clients", "--seconds", "--warmup", "--count", "--pending", "--concurrency", "--senders", "--responses",
-        "--window", "--server", "--sessions", "--rounds", "--port", "--warmup-responses",
+        "--window", "--server", "--sessions", "--rounds", "--port", "--warmup-responses", "--postgres", "--stall-bound",
     ];
+
+    /// <summary>chaos: an administrative PostgreSQL connection string (a login that may create databases), on this machine.</summary>
+    public string? Postgres { get; init; }
+
+    /// <summary>chaos: the longest any request may wait for its answer (default 6 s: the 4 s detection time of the probe settings plus 2 s).</summary>
+    public TimeSpan StallBound { get; init; } = TimeSpan.FromSeconds(6);
 
     public static bool TryParse(string[] args, [NotNullWhen(true)] out BenchmarkOptions? options, [NotNullWhen(false)] out string? problem)
     {
         options = null;
+        string? postgres = null;
         if (args.Length == 0 || !_commands.Contains(args[0]))
         {
             problem = args.Length == 0 ? "Missing command." : $"Unknown command '{args[0]}'.";
@@ -105,6 +119,7 @@ public sealed record BenchmarkOptions(
         {
             "drain" or "online-delivery" => 2000,
             "queue-depth" => 50,
+            "chaos" => 100,
             _ => 200,
         };
         string?[] problems =
@@ -114,7 +129,9 @@ public sealed record BenchmarkOptions(
             args[0] == "ceiling" && !values.ContainsKey("--port") ? "ceiling needs --port." : null,
             args[0] == "hold" && server is null ? "hold reads the server's memory from /proc: it needs --server, the gateway's WebSocketFrontend.dll." : null,
             Whole(values, "--clients", defaultClients, 1, 10_000, out var clients),
-            Seconds(values, "--seconds", phased ? 300 : 10, 0.1, 3600, out var seconds),
+            Seconds(values, "--seconds", phased ? 300 : args[0] == "chaos" ? 60 : 10, 0.1, 3600, out var seconds),
+            Seconds(values, "--stall-bound", 6, 0.1, 600, out var stallBound),
+            args[0] == "chaos" ? CheckPostgres(values.GetValueOrDefault("--postgres") ?? Environment.GetEnvironmentVariable("GATEWAY_TEST_POSTGRES"), out postgres) : null,
             Seconds(values, "--warmup", args[0] == "connect-login" ? 20 : 2, 0, 600, out var warmup),
             Whole(values, "--count", UnboundedCount, 1, UnboundedCount, out var count),
             Whole(values, "--pending", 50, 1, 1000, out var pending),
@@ -136,7 +153,11 @@ public sealed record BenchmarkOptions(
         options = new BenchmarkOptions(
             args[0], url!, (int)clients, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup), count,
             (int)pending, (int)concurrency, (int)senders, (int)responses, (int)window,
-            server, (int)sessions, (int)rounds, (int)port, (int)warmupResponses, args);
+            server, (int)sessions, (int)rounds, (int)port, (int)warmupResponses, args)
+        {
+            Postgres = postgres,
+            StallBound = TimeSpan.FromSeconds(stallBound),
+        };
         return true;
     }
 
@@ -145,6 +166,32 @@ public sealed record BenchmarkOptions(
     {
         string[] args = [scenario, .. Arguments.Skip(1)];
         return TryParse(args, out var options, out var problem) ? options : throw new ArgumentException(problem, nameof(scenario));
+    }
+
+    /// <summary>The chaos run's database server: required, and on this machine like everything this tool loads.</summary>
+    private static string? CheckPostgres(string? text, out string? postgres)
+    {
+        postgres = null;
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return "chaos needs --postgres \"<connection string>\" (or GATEWAY_TEST_POSTGRES): a PostgreSQL login that may create databases.";
+        }
+
+        try
+        {
+            var host = new Npgsql.NpgsqlConnectionStringBuilder(text).Host;
+            if (host is not ("127.0.0.1" or "localhost" or "::1"))
+            {
+                return $"--postgres must name a server on this machine (127.0.0.1, ::1, localhost), not '{host}'.";
+            }
+        }
+        catch (ArgumentException ex)
+        {
+            return $"--postgres is not a PostgreSQL connection string: {ex.Message}";
+        }
+
+        postgres = text;
+        return null;
     }
 
     private static string? CheckServer(string? path, out string? server)

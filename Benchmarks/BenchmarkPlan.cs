@@ -34,6 +34,11 @@ public static class BenchmarkPlan
         await using var gateway = ServerTarget.Gateway(options);
         switch (scenario)
         {
+            case "chaos":
+                // Its own cluster of processes, on its own database.
+                yield return await new ChaosScenario(options).RunAsync(cancellationToken);
+                break;
+
             case "hold":
                 await using (var ceiling = ServerTarget.Ceiling())
                 {

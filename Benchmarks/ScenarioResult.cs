@@ -49,7 +49,9 @@ public sealed record ScenarioResult(
 
     /// <summary>Codes that mean the server is wrong, not merely slow or busy.</summary>
     private static readonly string[] _failureCodes =
-        ["duplicate_id", "wrong_id", "lost", "duplicate", "out_of_order", "wrong_seq", "wrong_recipient", "redelivered"];
+        ["duplicate_id", "wrong_id", "lost", "duplicate", "out_of_order", "wrong_seq", "wrong_recipient", "redelivered",
+         "duplicate_default", "seq_repeat", "information_lost", "login_failed", "stored_despite_unavailable",
+         "update_applied_despite_unavailable", "send_refused", "refused", "stall"];
 
     // Scenarios without responses keep the JSON line they always had.
     private static readonly JsonSerializerOptions _json = new(JsonSerializerDefaults.Web)

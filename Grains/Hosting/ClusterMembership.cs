@@ -45,6 +45,7 @@ public sealed class ClusterMembership
 
         // The storage settings only lend their defaults: a frontend client never opens its storage.
         var storage = configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
+        Validator.ValidateObject(storage, new ValidationContext(storage), validateAllProperties: true);
         var storageIsServer = StorageOptions.IsServer(storage.Provider);
         var provider = settings.Provider
             ?? (storageIsServer
@@ -64,7 +65,7 @@ public sealed class ClusterMembership
                 $"{ConnectionStringKey} is required when {ClusteringKey} is AdoNet (it defaults to Storage:ConnectionString when {StorageProviderKey} is also {provider}).");
         }
 
-        var database = StorageDatabase.ForServer(provider, connectionString, ConnectionStringKey, storage.CommandTimeoutSeconds);
+        var database = StorageDatabase.ForServer(provider, connectionString, ConnectionStringKey, storage.CommandTimeoutSeconds, storage.MaxConnections);
         return new ClusterMembership(settings, address, database);
     }
 

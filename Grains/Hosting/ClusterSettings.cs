@@ -71,4 +71,19 @@ public sealed class ClusterSettings
     /// <summary>Silos only: missed probes after which a silo is suspected and voted dead. Unset, Orleans' default of 3.</summary>
     [Range(1, 100)]
     public int? NumMissedProbesLimit { get; set; }
+
+    /// <summary>
+    /// Frontends with <see cref="ClusteringMode.AdoNet"/> only: how long a request waits for the
+    /// cluster's answer before it is answered <c>unavailable</c> (default 10 s; Orleans' own is 30 s).
+    /// A request that was on its way through a silo killed without leaving gets no answer at all,
+    /// so this is the longest such a request stalls: keep it at or below the cluster's detection
+    /// time (<see cref="ProbeTimeout"/> × <see cref="NumMissedProbesLimit"/>, plus a probe), and
+    /// above the slowest honest call, a <c>send</c> to a slow socket (<c>ClientStore:PushTimeout</c>,
+    /// default 5 s) plus a storage write.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan ResponseTimeout { get; set; } = DefaultResponseTimeout;
+
+    /// <summary>The default of <see cref="ResponseTimeout"/>.</summary>
+    public static readonly TimeSpan DefaultResponseTimeout = TimeSpan.FromSeconds(10);
 }

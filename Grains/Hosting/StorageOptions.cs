@@ -38,6 +38,20 @@ public sealed class StorageOptions
     [Range(1, 600)]
     public int CommandTimeoutSeconds { get; set; } = 30;
 
+    /// <summary>
+    /// PostgreSQL and SQL Server: the most connections this process opens to the database, for
+    /// grain storage and cluster membership together (default 20, so that a few silos and frontends
+    /// fit PostgreSQL's default <c>max_connections</c> of 100 with room to spare). It becomes the
+    /// connection pool's maximum; a connection string's own maximum may lower it, never raise it.
+    /// A call that finds every connection busy waits for one (up to the connection string's
+    /// connect timeout) instead of opening more.
+    /// </summary>
+    [Range(1, 1000)]
+    public int MaxConnections { get; set; } = DefaultMaxConnections;
+
+    /// <summary>The default of <see cref="MaxConnections"/>.</summary>
+    public const int DefaultMaxConnections = 20;
+
     /// <summary>True for the providers that run as a server several processes share.</summary>
     public static bool IsServer(StorageProvider provider) => provider is StorageProvider.PostgreSql or StorageProvider.SqlServer;
 }

@@ -67,7 +67,7 @@ public sealed class StorageDatabase
                     throw new InvalidOperationException($"{Key} is required when {StorageOptions.Section}:{nameof(StorageOptions.Provider)} is {options.Provider}.");
                 }
 
-                return ForServer(options.Provider, options.ConnectionString, Key, options.CommandTimeoutSeconds);
+                return ForServer(options.Provider, options.ConnectionString, Key, options.CommandTimeoutSeconds, options.MaxConnections);
             default:
                 throw new InvalidOperationException($"{StorageOptions.Section}:{nameof(StorageOptions.Provider)} '{options.Provider}' is not supported.");
         }
@@ -75,20 +75,27 @@ public sealed class StorageDatabase
 
     /// <summary>
     /// A PostgreSQL or SQL Server database; <paramref name="settingKey"/> names the setting the
-    /// connection string came from, for the message when it does not parse.
+    /// connection string came from, for the message when it does not parse. The pool's maximum
+    /// becomes <paramref name="maxConnections"/>, or the connection string's own maximum when that
+    /// is lower: the drivers' default of 100 per process would let a few processes exhaust the server.
     /// </summary>
-    public static StorageDatabase ForServer(StorageProvider provider, string connectionString, string settingKey, int commandTimeoutSeconds)
+    public static StorageDatabase ForServer(StorageProvider provider, string connectionString, string settingKey, int commandTimeoutSeconds, int maxConnections = StorageOptions.DefaultMaxConnections)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxConnections, 1);
         try
         {
             switch (provider)
             {
                 case StorageProvider.PostgreSql:
                     var postgres = new NpgsqlConnectionStringBuilder(connectionString) { CommandTimeout = commandTimeoutSeconds };
+                    postgres.MaxPoolSize = Math.Min(postgres.MaxPoolSize, maxConnections);
+                    CheckMinimum(postgres.MinPoolSize, postgres.MaxPoolSize, settingKey);
                     return new StorageDatabase(provider, postgres.ConnectionString);
                 case StorageProvider.SqlServer:
                     var sqlServer = new SqlConnectionStringBuilder(connectionString) { CommandTimeout = commandTimeoutSeconds };
+                    sqlServer.MaxPoolSize = Math.Min(sqlServer.MaxPoolSize, maxConnections);
+                    CheckMinimum(sqlServer.MinPoolSize, sqlServer.MaxPoolSize, settingKey);
                     return new StorageDatabase(provider, sqlServer.ConnectionString);
                 default:
                     throw new InvalidOperationException($"{provider} is not a database server; {settingKey} needs PostgreSql or SqlServer.");
@@ -97,6 +104,16 @@ public sealed class StorageDatabase
         catch (Exception ex) when (ex is ArgumentException or FormatException or KeyNotFoundException)
         {
             throw new InvalidOperationException($"{settingKey} is not a valid {provider} connection string: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>A pool that must keep more connections open than it may open fails every call; refuse it at start.</summary>
+    private static void CheckMinimum(int minPoolSize, int maxPoolSize, string settingKey)
+    {
+        if (minPoolSize > maxPoolSize)
+        {
+            throw new InvalidOperationException(
+                $"{settingKey} sets a minimum pool size of {minPoolSize}, above the {maxPoolSize} connections this process may open ({StorageOptions.Section}:{nameof(StorageOptions.MaxConnections)} or the string's own maximum).");
         }
     }
 

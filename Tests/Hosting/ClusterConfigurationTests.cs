@@ -123,6 +123,70 @@ public sealed class ClusterConfigurationTests
         Assert.Contains(field, ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("PostgreSql", Postgres, null, 20)]
+    [InlineData("PostgreSql", Postgres + ";Maximum Pool Size=200", null, 20)]
+    [InlineData("PostgreSql", Postgres + ";Maximum Pool Size=5", null, 5)]
+    [InlineData("PostgreSql", Postgres, "50", 50)]
+    [InlineData("SqlServer", SqlServer, null, 20)]
+    [InlineData("SqlServer", SqlServer + ";Max Pool Size=200", null, 20)]
+    [InlineData("SqlServer", SqlServer + ";Max Pool Size=5", "50", 5)]
+    public void TheConnectionPoolIsBoundedByMaxConnectionsWhateverTheConnectionStringSays(string provider, string connectionString, string? maxConnections, int expected)
+    {
+        (string, string)[] settings = maxConnections is null
+            ? [("Storage:Provider", provider), ("Storage:ConnectionString", connectionString), ("Cluster:Clustering", "AdoNet")]
+            : [("Storage:Provider", provider), ("Storage:ConnectionString", connectionString), ("Cluster:Clustering", "AdoNet"), ("Storage:MaxConnections", maxConnections)];
+        var configuration = Configuration(settings);
+
+        // Grain storage and the membership table share one pool, bounded the same way.
+        foreach (var database in new[] { Storage(configuration), ClusterMembership.Resolve(configuration).Database! })
+        {
+            var pool = provider == "PostgreSql"
+                ? new Npgsql.NpgsqlConnectionStringBuilder(database.ConnectionString).MaxPoolSize
+                : new Microsoft.Data.SqlClient.SqlConnectionStringBuilder(database.ConnectionString).MaxPoolSize;
+            Assert.Equal(expected, pool);
+        }
+    }
+
+    [Fact]
+    public void AMinimumPoolAboveTheBoundIsRefusedByItsKey()
+    {
+        var ex = Assert.Throws<InvalidOperationException>(() => Storage(Configuration(
+            ("Storage:Provider", "PostgreSql"), ("Storage:ConnectionString", Postgres + ";Minimum Pool Size=30"))));
+        Assert.StartsWith("Storage:ConnectionString sets a minimum pool size of 30, above the 20 connections", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("1001")]
+    public void AMaxConnectionsOutOfRangeIsRefused(string value)
+    {
+        var ex = Assert.Throws<ValidationException>(() => ClusterMembership.Resolve(Configuration(
+            ("Storage:Provider", "PostgreSql"), ("Storage:ConnectionString", Postgres), ("Cluster:Clustering", "AdoNet"), ("Storage:MaxConnections", value))));
+        Assert.Contains("MaxConnections", ex.Message, StringComparison.Ordinal);
+        Assert.Throws<ValidationException>(() => SiloServer.Build(new Dictionary<string, string> { ["Storage:MaxConnections"] = value }));
+    }
+
+    [Fact]
+    public void TheResponseTimeoutReachesTheFrontendsOrleansClientAndDefaultsToTenSeconds()
+    {
+        string[] adoNet = ["--Cluster:Clustering=AdoNet", "--Storage:Provider=PostgreSql", $"--Storage:ConnectionString={Postgres}"];
+        using var tuned = GatewayApplication.Create([.. adoNet, "--Cluster:ResponseTimeout=00:00:04"]);
+        Assert.Equal(TimeSpan.FromSeconds(4), tuned.Services.GetRequiredService<IOptions<ClientMessagingOptions>>().Value.ResponseTimeout);
+
+        using var plain = GatewayApplication.Create(adoNet);
+        Assert.Equal(TimeSpan.FromSeconds(10), plain.Services.GetRequiredService<IOptions<ClientMessagingOptions>>().Value.ResponseTimeout);
+    }
+
+    [Theory]
+    [InlineData("00:00:00.500")]
+    [InlineData("01:00:00")]
+    public void AResponseTimeoutOutOfRangeIsRefused(string value)
+    {
+        var ex = Assert.Throws<ValidationException>(() => ClusterMembership.Resolve(Configuration(("Cluster:ResponseTimeout", value))));
+        Assert.Contains("ResponseTimeout", ex.Message, StringComparison.Ordinal);
+    }
+
     private static StorageDatabase Storage(IConfiguration configuration) =>
         StorageDatabase.Create(configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions(), "/srv");
 

@@ -46,6 +46,8 @@ public static class OrleansHostingExtensions
                 o.Invariant = database.Invariant;
                 o.ConnectionString = database.ConnectionString;
             });
+            // A request lost with a killed silo gets no answer: it is answered unavailable after this, not Orleans' 30 s.
+            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = cluster.ResponseTimeout);
             client.UseConnectionRetryFilter<KeepConnecting>();
             client.AddOutgoingGrainCallFilter<FailFastWhileDisconnected>();
         });

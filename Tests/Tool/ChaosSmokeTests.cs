@@ -1,0 +1,46 @@
+using Benchmarks;
+using Tests.Cluster;
+using Tests.Infrastructure;
+
+namespace Tests.Tool;
+
+/// <summary>
+/// The load tool's <c>chaos</c> run at a smoke size: 2 silos and 2 frontends as processes on
+/// PostgreSQL, a short burst of mixed traffic, one silo and one frontend killed and started again,
+/// storage faults on. Its checks must pass; the stall bound is lifted far above the documented
+/// one, since a test asserts behaviour and never the machine's speed.
+/// </summary>
+[Collection(ProcessClusterCollection.Name)]
+public sealed class ChaosSmokeTests
+{
+    [Fact]
+    public async Task AShortChaosRunLosesNothingAndRepeatsNothing()
+    {
+        DatabaseServer.PostgreSql.Require();
+        string[] arguments =
+        [
+            "chaos", "--seconds", "12", "--clients", "20", "--senders", "1", "--stall-bound", "60",
+            "--postgres", DatabaseServer.PostgreSql.AdminConnectionString!,
+        ];
+        Assert.True(BenchmarkOptions.TryParse(arguments, out var options, out var problem), problem);
+
+        var results = new List<ScenarioResult>();
+        await foreach (var result in BenchmarkPlan.RunAsync(options, TestContext.Current.CancellationToken))
+        {
+            results.Add(result);
+        }
+
+        var chaos = Assert.Single(results);
+        Assert.False(chaos.Failed, string.Join(", ", chaos.Errors.Select(e => $"{e.Key}={e.Value}")));
+        Assert.True(chaos.Errors.GetValueOrDefault("sent") > 0, "no response was acknowledged");
+        Assert.True(chaos.Errors.GetValueOrDefault("ws:sent") > 0 && chaos.Errors.GetValueOrDefault("http:sent") > 0, "both kinds of sender must get through");
+        Assert.True(chaos.Clients > 20, "the registrations during the run must have added clients");
+    }
+
+    [Fact]
+    public void ChaosWithoutADatabaseOrWithARemoteOneIsRefused()
+    {
+        Assert.False(BenchmarkOptions.TryParse(["chaos", "--postgres", "Host=db.example.com;Username=u;Password=p"], out _, out var remote));
+        Assert.Contains("this machine", remote);
+    }
+}
