@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using WebSocketFrontend.Hosting;
 
@@ -33,8 +34,11 @@ public sealed class GatewayServer : IAsyncDisposable
     /// <summary>The co-hosted silo's port, for a second gateway that joins this one's cluster.</summary>
     public int SiloPort { get; }
 
-    /// <summary>Starts a gateway on <paramref name="databasePath"/>; <paramref name="settings"/> are extra configuration keys.</summary>
-    public static async Task<GatewayServer> StartAsync(string databasePath, IReadOnlyDictionary<string, string>? settings = null)
+    /// <summary>
+    /// Starts a gateway on <paramref name="databasePath"/>; <paramref name="settings"/> are extra configuration keys,
+    /// <paramref name="services"/> may replace services (a <c>FakeTimeProvider</c> as the <see cref="TimeProvider"/>).
+    /// </summary>
+    public static async Task<GatewayServer> StartAsync(string databasePath, IReadOnlyDictionary<string, string>? settings = null, Action<IServiceCollection>? services = null)
     {
         var siloPort = FreePort.Next();
         var args = new List<string>
@@ -51,10 +55,10 @@ public sealed class GatewayServer : IAsyncDisposable
         };
         args.AddRange((settings ?? new Dictionary<string, string>()).Select(kv => $"--{kv.Key}={kv.Value}"));
 
-        var app = GatewayApplication.Create([.. args]);
+        var app = GatewayApplication.Create([.. args], services);
         await app.StartAsync();
         var http = new Uri(app.Urls.First());
-        var ws = new UriBuilder(http) { Scheme = "ws", Path = "/ws" }.Uri;
+        var ws = new UriBuilder(http) { Scheme = http.Scheme == Uri.UriSchemeHttps ? "wss" : "ws", Path = "/ws" }.Uri;
         return new GatewayServer(app, ws, http, siloPort);
     }
 

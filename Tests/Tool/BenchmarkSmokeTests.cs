@@ -27,6 +27,7 @@ public sealed class BenchmarkSmokeTests
         {
             ["Protocol:RequestsPerSecond"] = "100000",
             ["Protocol:RequestBurst"] = "100000",
+            ["Limits:Enabled"] = "false",
         });
 
         var results = await RunAsync([.. arguments, "--url", server.WebSocketUri.ToString()]);

@@ -1,12 +1,16 @@
 using Prometheus;
+using WebSocketFrontend.Edge;
 
 namespace WebSocketFrontend.Hosting;
 
 /// <summary>Builds the whole gateway; the program and the tests start it the same way.</summary>
 public static class GatewayApplication
 {
-    /// <summary>The configured application, ready to run; <paramref name="args"/> are configuration overrides.</summary>
-    public static WebApplication Create(string[] args)
+    /// <summary>
+    /// The configured application, ready to run; <paramref name="args"/> are configuration overrides, and
+    /// <paramref name="configureServices"/> may replace services (a test's clock) before the build.
+    /// </summary>
+    public static WebApplication Create(string[] args, Action<IServiceCollection>? configureServices = null)
     {
         // ASP.NET Core's own instruments measure each HTTP request and connection; for a WebSocket the
         // request is the whole session, so they say nothing the gateway's metrics do not, and
@@ -14,12 +18,18 @@ public static class GatewayApplication
         Metrics.ConfigureMeterAdapter(o => o.InstrumentFilterPredicate =
             instrument => !instrument.Meter.Name.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal));
 
-        var builder = WebApplication.CreateBuilder(args);
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            ContentRootPath = ContentRoot.Resolve(args),
+        });
 
         // Orleans' placement pipeline logs every grain call at Information through Polly.
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
         builder.AddGatewayCluster();
+        builder.AddGatewayEdge();
         builder.AddGatewayProtocol();
+        configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.MapGateway();

@@ -7,6 +7,7 @@ public static class ErrorCodes
     public const string UnknownAction = "unknown_action";
     public const string InvalidToken = "invalid_token";
     public const string NotLoggedIn = "not_logged_in";
+    public const string Forbidden = "forbidden";
     public const string TooLarge = "too_large";
     public const string QueueFull = "queue_full";
     public const string NotFound = "not_found";
