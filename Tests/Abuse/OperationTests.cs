@@ -108,6 +108,29 @@ public sealed class OperationTests
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health/ready", TestContext.Current.CancellationToken)).StatusCode);
     }
 
+    [Fact]
+    public async Task MetricsCanMoveToAPortOfTheirOwn()
+    {
+        using var database = new TempDatabase();
+        var (main, metrics) = (FreePort.Next(), FreePort.Next());
+        await using var server = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string>
+        {
+            ["urls"] = $"http://127.0.0.1:{main};http://127.0.0.1:{metrics}",
+            ["Metrics:Port"] = metrics.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
+
+        var onMain = await http.GetAsync($"http://127.0.0.1:{main}/metrics", TestContext.Current.CancellationToken);
+        var onItsPort = await http.GetAsync($"http://127.0.0.1:{metrics}/metrics", TestContext.Current.CancellationToken);
+        var forgedHost = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{main}/metrics");
+        forgedHost.Headers.Host = $"127.0.0.1:{metrics}";
+
+        Assert.Equal(HttpStatusCode.NotFound, onMain.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, onItsPort.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await http.SendAsync(forgedHost, TestContext.Current.CancellationToken)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"http://127.0.0.1:{main}/health/ready", TestContext.Current.CancellationToken)).StatusCode);
+    }
+
     /// <summary>Writes <paramref name="request"/> on a connection of its own and returns the status line of the answer.</summary>
     private static async Task<string> SendRawAsync(Uri server, string request)
     {

@@ -64,18 +64,25 @@ public static class EdgeHostingExtensions
 
         app.UseMiddleware<ExpectedBadRequestMiddleware>();
         app.UseMiddleware<EdgeAdmissionMiddleware>();
-        if (app.Services.GetRequiredService<IOptions<MetricsOptions>>().Value.RequireAdminKey)
+        var metrics = app.Services.GetRequiredService<IOptions<MetricsOptions>>().Value;
+        if (metrics.RequireAdminKey || metrics.Port is not null)
         {
             var key = app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.AdminKey;
-            app.UseWhen(c => c.Request.Path.StartsWithSegments("/metrics"), metrics => metrics.Use(async (context, next) =>
+            app.UseWhen(c => c.Request.Path.StartsWithSegments("/metrics"), branch => branch.Use(async (context, next) =>
             {
-                if (string.IsNullOrEmpty(key))
+                if (metrics.Port is { } port && context.Connection.LocalPort != port)
                 {
                     context.Response.StatusCode = StatusCodes.Status404NotFound;
                     return;
                 }
 
-                if (!HasBearer(context.Request, key))
+                if (metrics.RequireAdminKey && string.IsNullOrEmpty(key))
+                {
+                    context.Response.StatusCode = StatusCodes.Status404NotFound;
+                    return;
+                }
+
+                if (metrics.RequireAdminKey && !HasBearer(context.Request, key!))
                 {
                     context.Response.StatusCode = StatusCodes.Status401Unauthorized;
                     context.Response.Headers.WWWAuthenticate = "Bearer";

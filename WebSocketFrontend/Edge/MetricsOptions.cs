@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace WebSocketFrontend.Edge;
 
 /// <summary>How <c>/metrics</c> is served, section <c>Metrics</c>.</summary>
@@ -12,4 +14,11 @@ public sealed class MetricsOptions
     /// scrapers usually carry no credentials.
     /// </summary>
     public bool RequireAdminKey { get; set; }
+
+    /// <summary>
+    /// When set, <c>/metrics</c> answers only on connections to this local port (404 on the others), so a
+    /// firewall can keep it internal; the port must also be listened on (<c>Urls</c>). Unset by default.
+    /// </summary>
+    [Range(1, 65535)]
+    public int? Port { get; set; }
 }
