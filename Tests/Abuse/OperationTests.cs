@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using Grains.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Tests.Infrastructure;
@@ -63,6 +64,15 @@ public sealed class OperationTests
         {
             elsewhere.Delete(recursive: true);
         }
+    }
+
+    [Fact]
+    public void TheContentRootIsTheApplicationDirectoryUnlessConfigured()
+    {
+        var elsewhere = Path.GetFullPath(Path.Combine(Path.GetTempPath(), "cm-root"));
+
+        Assert.Equal(AppContext.BaseDirectory, ContentRoot.Resolve([]));
+        Assert.Equal(elsewhere, ContentRoot.Resolve([$"--contentRoot={elsewhere}"]));
     }
 
     [Theory]

@@ -40,6 +40,7 @@ public sealed class HostProcess : IAsyncDisposable
     /// <summary>
     /// Starts <c>&lt;project&gt;.dll</c> from its own build output; <paramref name="settings"/> become
     /// <c>--Key=Value</c> arguments, and its output goes to <c>&lt;name&gt;.log</c> in <paramref name="logFolder"/>.
+    /// It runs in <paramref name="workingDirectory"/>, by default the folder of its dll.
     /// </summary>
     public static HostProcess Start(string name, string project, IReadOnlyDictionary<string, string> settings, string logFolder, string? workingDirectory = null)
     {

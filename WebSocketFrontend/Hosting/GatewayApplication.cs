@@ -1,4 +1,5 @@
 using Prometheus;
+using Grains.Hosting;
 using WebSocketFrontend.Edge;
 
 namespace WebSocketFrontend.Hosting;

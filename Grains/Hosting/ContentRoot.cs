@@ -1,7 +1,10 @@
-namespace WebSocketFrontend.Edge;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+
+namespace Grains.Hosting;
 
 /// <summary>
-/// Where the gateway reads <c>appsettings.json</c> and resolves relative paths (the SQLite file):
+/// Where a host (the gateway, a standalone silo) reads <c>appsettings.json</c> and resolves relative paths (the SQLite file):
 /// the application's own directory, wherever the process was started from, unless the content
 /// root is configured (<c>--contentRoot</c>, <c>ASPNETCORE_CONTENTROOT</c> or <c>DOTNET_CONTENTROOT</c>).
 /// </summary>
@@ -14,7 +17,7 @@ public static class ContentRoot
             .AddEnvironmentVariables("DOTNET_")
             .AddEnvironmentVariables("ASPNETCORE_")
             .AddCommandLine(args)
-            .Build()[WebHostDefaults.ContentRootKey];
+            .Build()[HostDefaults.ContentRootKey];
         return string.IsNullOrEmpty(configured) ? AppContext.BaseDirectory : Path.GetFullPath(configured);
     }
 }
