@@ -99,10 +99,11 @@ public sealed class RegistrationBudgetTests
     {
         using var database = new TempDatabase();
         const string Key = "fleet-registration-key-0123456789";
+        var clock = new FakeTimeProvider(Start);
         await using var server = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string>
         {
             ["Protocol:RegistrationKey"] = Key,
-        });
+        }, s => s.AddSingleton<TimeProvider>(clock));
         await using var client = await WsClient.ConnectAsync(server.WebSocketUri);
 
         Assert.Equal("forbidden", (await client.RequestAsync("register", new { information = new { name = "a" } })).ErrorCode());
@@ -115,6 +116,16 @@ public sealed class RegistrationBudgetTests
         Assert.Equal(1, StoredClients(database.Path));
         var login = await client.RequestAsync("login", new { token = reply.Parameters().GetProperty("token").GetString() });
         Assert.Equal("logged", login.Action());
+
+        // Guessing the key spends the address's failure budget; then even the right key waits.
+        var budget = new LimitsOptions().FailedTokenCheckBurstPerIp;
+        for (var i = 3; i < budget; i++)
+        {
+            Assert.Equal("forbidden", (await client.RequestAsync("register", new { information = new { }, key = $"guess-{i}" })).ErrorCode());
+        }
+
+        Assert.Equal("rate_limited", (await client.RequestAsync("register", new { information = new { }, key = Key })).ErrorCode());
+        Assert.Equal(1, StoredClients(database.Path));
     }
 
     private static long StoredClients(string path)

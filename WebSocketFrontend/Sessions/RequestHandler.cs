@@ -120,6 +120,13 @@ public sealed partial class RequestHandler(
     private async Task<Reply> RegisterAsync(WebSocketSession session, ClientRequest request)
     {
         var information = ReadInformation(request.Parameters);
+        if (_registrationKeyDigest is not null && !budgets.MayCheckToken(session.RemoteAddress))
+        {
+            // Guesses at the key are failed credential checks like wrong tokens, with the same back-off.
+            EdgeMetrics.BudgetRefusals.WithLabels("token_failures").Inc();
+            throw new ProtocolException(ErrorCodes.RateLimited, "Too many failed credential checks from this address; retry later.");
+        }
+
         if (_registrationKeyDigest is not null && !RegistrationKeyMatches(request.Parameters))
         {
             ChargeFailure(session);
