@@ -10,8 +10,8 @@ namespace WebSocketFrontend.Edge;
 /// failed token checks. Buckets are computed on demand from the injected clock (no timer per
 /// address), and the table is bounded: past <see cref="LimitsOptions.MaxTrackedAddresses"/> it
 /// forgets idle addresses first (full buckets and no open connection, the same as a new address),
-/// then the least recently seen ones without an open connection, so an attacker cycling addresses
-/// cannot grow it without limit. With <see cref="LimitsOptions.Enabled"/> false every check passes.
+/// then the least recently seen ones without an open connection, down to half the bound, so an
+/// attacker cycling addresses cannot grow it without limit. With <see cref="LimitsOptions.Enabled"/> false every check passes.
 /// </summary>
 public sealed class AddressBudgets(IOptions<LimitsOptions> options, TimeProvider time)
 {
@@ -22,8 +22,11 @@ public sealed class AddressBudgets(IOptions<LimitsOptions> options, TimeProvider
     private readonly ConcurrentDictionary<IPAddress, AddressState> _addresses = new();
     private readonly Lock _sweep = new();
 
+    // Kept apart from the dictionary: its Count takes every one of its locks, up to a thousand on a large table.
+    private int _tracked;
+
     /// <summary>Addresses remembered at this moment.</summary>
-    public int TrackedAddresses => _addresses.Count;
+    public int TrackedAddresses => Volatile.Read(ref _tracked);
 
     /// <summary>Whether per-address budgets apply at all.</summary>
     public bool Enabled => _options.Enabled;
@@ -158,51 +161,46 @@ public sealed class AddressBudgets(IOptions<LimitsOptions> options, TimeProvider
     private AddressState Get(IPAddress? address)
     {
         var key = KeyOf(address);
-        if (_addresses.TryGetValue(key, out var state))
+        while (true)
         {
-            return state;
-        }
+            if (_addresses.TryGetValue(key, out var state))
+            {
+                return state;
+            }
 
-        if (_addresses.Count >= _options.MaxTrackedAddresses)
-        {
-            Sweep();
-        }
+            if (TrackedAddresses >= _options.MaxTrackedAddresses)
+            {
+                Sweep();
+            }
 
-        return _addresses.GetOrAdd(key, static _ => new AddressState());
+            var fresh = new AddressState();
+            if (_addresses.TryAdd(key, fresh))
+            {
+                Interlocked.Increment(ref _tracked);
+                return fresh;
+            }
+        }
     }
 
-    /// <summary>Forgets addresses until the table is at nine tenths of its bound; never one with an open connection.</summary>
+    /// <summary>
+    /// Forgets addresses until the table is at half its bound, never one with an open connection:
+    /// idle ones as they are found, then the least recently seen. Sweeping to half keeps the cost
+    /// per new address constant while an attacker cycles addresses.
+    /// </summary>
     private void Sweep()
     {
         lock (_sweep)
         {
-            var target = _options.MaxTrackedAddresses * 9 / 10;
-            if (_addresses.Count < _options.MaxTrackedAddresses)
+            if (TrackedAddresses < _options.MaxTrackedAddresses)
             {
                 return;
             }
 
+            var target = _options.MaxTrackedAddresses / 2;
             var now = time.GetTimestamp();
-            var candidates = new List<(IPAddress Key, AddressState State, long LastSeen, bool Idle)>();
+            var busy = new List<(long LastSeen, IPAddress Key, AddressState State)>();
             foreach (var (key, state) in _addresses)
             {
-                lock (state)
-                {
-                    if (state.Open == 0)
-                    {
-                        candidates.Add((key, state, state.LastSeen, IsIdle(state, now)));
-                    }
-                }
-            }
-
-            // Idle entries carry nothing a new one would not; the rest go oldest first.
-            foreach (var (key, state, _, _) in candidates.OrderByDescending(c => c.Idle).ThenBy(c => c.LastSeen))
-            {
-                if (_addresses.Count <= target)
-                {
-                    break;
-                }
-
                 lock (state)
                 {
                     if (state.Open != 0)
@@ -210,10 +208,49 @@ public sealed class AddressBudgets(IOptions<LimitsOptions> options, TimeProvider
                         continue;
                     }
 
-                    state.Removed = true;
-                    _addresses.TryRemove(new KeyValuePair<IPAddress, AddressState>(key, state));
+                    // An idle entry carries nothing a new one would not.
+                    if (IsIdle(state, now))
+                    {
+                        Forget(key, state);
+                    }
+                    else
+                    {
+                        busy.Add((state.LastSeen, key, state));
+                    }
                 }
             }
+
+            if (TrackedAddresses <= target)
+            {
+                return;
+            }
+
+            busy.Sort(static (a, b) => a.LastSeen.CompareTo(b.LastSeen));
+            foreach (var (_, key, state) in busy)
+            {
+                if (TrackedAddresses <= target)
+                {
+                    break;
+                }
+
+                lock (state)
+                {
+                    if (state.Open == 0)
+                    {
+                        Forget(key, state);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Drops an entry; the caller holds its lock, and a caller that still holds a reference sees <see cref="AddressState.Removed"/>.</summary>
+    private void Forget(IPAddress key, AddressState state)
+    {
+        state.Removed = true;
+        if (_addresses.TryRemove(new KeyValuePair<IPAddress, AddressState>(key, state)))
+        {
+            Interlocked.Decrement(ref _tracked);
         }
     }
 
