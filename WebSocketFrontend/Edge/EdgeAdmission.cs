@@ -21,7 +21,9 @@ public sealed partial class EdgeAdmission
         _budgets = budgets;
         _logger = logger;
         _origins = new OriginPolicy(protocol.Value.AllowedOrigins);
-        MaxConnections = limits.Value.MaxConnections ?? FileDescriptorLimit.DefaultMaxConnections(FileDescriptorLimit.ReadSoftLimit());
+        var soft = FileDescriptorLimit.ReadSoftLimit();
+        MaxConnections = limits.Value.MaxConnections ?? FileDescriptorLimit.DefaultMaxConnections(soft);
+        LogCap(logger, MaxConnections, limits.Value.MaxConnections is null ? $"file-descriptor limit {soft?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}" : "Limits:MaxConnections");
     }
 
     /// <summary>The total of connections this frontend accepts.</summary>
@@ -90,6 +92,9 @@ public sealed partial class EdgeAdmission
         LogRefused(_logger, context.Connection.RemoteIpAddress?.ToString() ?? "unknown", EdgeMetrics.Label(refusal.Reason));
         return null;
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Admitting at most {MaxConnections} connections (from {Source})")]
+    private static partial void LogCap(ILogger logger, int maxConnections, string source);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Refused a connection from {Address}: {Reason}")]
     private static partial void LogRefused(ILogger logger, string address, string reason);
