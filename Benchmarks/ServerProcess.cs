@@ -40,8 +40,9 @@ public sealed class ServerProcess : IAsyncDisposable
 
     /// <summary>
     /// Starts the gateway from <paramref name="gatewayDll"/> on the embedded SQLite default, with its data in
-    /// <paramref name="dataDirectory"/> and the per-socket request limits lifted (the tool's senders
-    /// pipeline thousands of requests per second on a few sockets).
+    /// <paramref name="dataDirectory"/>, the per-socket request limits lifted (the tool's senders
+    /// pipeline thousands of requests per second on a few sockets) and the per-address budgets off
+    /// (every simulated device connects and registers from 127.0.0.1).
     /// </summary>
     public static Task<ServerProcess> StartGatewayAsync(string gatewayDll, string dataDirectory, CancellationToken cancellationToken)
     {
@@ -59,6 +60,7 @@ public sealed class ServerProcess : IAsyncDisposable
             "--Cluster:GatewayPort", Invariant(FreePort()),
             "--Protocol:RequestsPerSecond", "100000",
             "--Protocol:RequestBurst", "100000",
+            "--Limits:Enabled", "false",
 
             // The tool's client senders stand in for back ends: any client may send, and one sender may fill a whole queue.
             "--Protocol:ClientSend", "any",

@@ -36,10 +36,12 @@ public sealed class GatewayServer : IAsyncDisposable
 
     /// <summary>
     /// Starts a gateway on <paramref name="databasePath"/>; <paramref name="settings"/> are extra
-    /// configuration keys, and <paramref name="time"/> replaces the clock of the frontend and its silo
-    /// (rate budgets, keep-alive, renewals, leases, push deadlines).
+    /// configuration keys, <paramref name="time"/> replaces the clock of the frontend and its silo
+    /// (rate budgets, keep-alive, renewals, leases, push deadlines), and <paramref name="services"/>
+    /// registers a test's own services (a grain-call filter, say) ahead of the gateway's.
     /// </summary>
-    public static async Task<GatewayServer> StartAsync(string databasePath, IReadOnlyDictionary<string, string>? settings = null, TimeProvider? time = null)
+    public static async Task<GatewayServer> StartAsync(
+        string databasePath, IReadOnlyDictionary<string, string>? settings = null, TimeProvider? time = null, Action<IServiceCollection>? services = null)
     {
         var siloPort = FreePort.Next();
         var args = new List<string>
@@ -56,16 +58,18 @@ public sealed class GatewayServer : IAsyncDisposable
         };
         args.AddRange((settings ?? new Dictionary<string, string>()).Select(kv => $"--{kv.Key}={kv.Value}"));
 
-        var app = GatewayApplication.Create([.. args], services =>
+        var app = GatewayApplication.Create([.. args], collection =>
         {
             if (time is not null)
             {
-                services.AddSingleton(time);
+                collection.AddSingleton(time);
             }
+
+            services?.Invoke(collection);
         });
         await app.StartAsync();
         var http = new Uri(app.Urls.First());
-        var ws = new UriBuilder(http) { Scheme = "ws", Path = "/ws" }.Uri;
+        var ws = new UriBuilder(http) { Scheme = http.Scheme == Uri.UriSchemeHttps ? "wss" : "ws", Path = "/ws" }.Uri;
         return new GatewayServer(app, ws, http, siloPort);
     }
 

@@ -40,14 +40,14 @@ public sealed class HostProcess : IAsyncDisposable
     /// <summary>
     /// Starts <c>&lt;project&gt;.dll</c> from its own build output; <paramref name="settings"/> become
     /// <c>--Key=Value</c> arguments, and its output goes to <c>&lt;name&gt;.log</c> in <paramref name="logFolder"/>.
+    /// It runs in <paramref name="workingDirectory"/>, by default the folder of its dll.
     /// </summary>
-    public static HostProcess Start(string name, string project, IReadOnlyDictionary<string, string> settings, string logFolder)
+    public static HostProcess Start(string name, string project, IReadOnlyDictionary<string, string> settings, string logFolder, string? workingDirectory = null)
     {
         var dll = BuiltDll(project);
         var start = new ProcessStartInfo(DotnetHost())
         {
-            // The content root is the working directory: the host finds its appsettings.json there.
-            WorkingDirectory = Path.GetDirectoryName(dll)!,
+            WorkingDirectory = workingDirectory ?? Path.GetDirectoryName(dll)!,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,

@@ -28,6 +28,7 @@ public sealed class BenchmarkSmokeTests
             ["Protocol:RequestsPerSecond"] = "100000",
             ["Protocol:RequestBurst"] = "100000",
             ["Protocol:ClientSend"] = "any",
+            ["Limits:Enabled"] = "false",
         });
 
         var results = await RunAsync([.. arguments, "--url", server.WebSocketUri.ToString()]);

@@ -1,4 +1,6 @@
 using Prometheus;
+using Grains.Hosting;
+using WebSocketFrontend.Edge;
 
 namespace WebSocketFrontend.Hosting;
 
@@ -17,12 +19,17 @@ public static class GatewayApplication
         Metrics.ConfigureMeterAdapter(o => o.InstrumentFilterPredicate =
             instrument => !instrument.Meter.Name.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal));
 
-        var builder = WebApplication.CreateBuilder(args);
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            ContentRootPath = ContentRoot.Resolve(args),
+        });
         services?.Invoke(builder.Services);
 
         // Orleans' placement pipeline logs every grain call at Information through Polly.
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
         builder.AddGatewayCluster();
+        builder.AddGatewayEdge();
         builder.AddGatewayProtocol();
 
         var app = builder.Build();

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Prometheus;
+using WebSocketFrontend.Edge;
 using WebSocketFrontend.Protocol;
 using WebSocketFrontend.Sessions;
 
@@ -43,6 +44,7 @@ public static class GatewayHostingExtensions
     /// <summary>Maps <c>/ws</c> and the health endpoints.</summary>
     public static WebApplication MapGateway(this WebApplication app)
     {
+        app.UseGatewayEdge();
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.Map("/ws", static async (HttpContext context, SessionRegistry registry, SessionServices services) =>
         {
@@ -53,10 +55,10 @@ public static class GatewayHostingExtensions
 
             using var socket = await context.WebSockets.AcceptWebSocketAsync();
             // The registry disposes the session once it has closed.
-            var session = new WebSocketSession(socket, services);
+            var session = new WebSocketSession(socket, services) { RemoteAddress = context.Connection.RemoteIpAddress };
             await registry.ServeAsync(session, context.RequestAborted);
             return Results.Empty;
-        });
+        }).RequireEdgeAdmission();
         app.MapClientApi();
         var registry = app.Services.GetRequiredService<SessionRegistry>();
         Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>

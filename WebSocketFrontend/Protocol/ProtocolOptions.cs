@@ -79,6 +79,19 @@ public sealed class ProtocolOptions
     /// <summary>Frames waiting to be written to one socket before it counts as too slow and is closed (default 1,024).</summary>
     [Range(1, 1_000_000)]
     public int OutboxCapacity { get; set; } = 1024;
+
+    /// <summary>How long a socket may stay open without registering, logging in or passing a token check (default 30 s); then it is closed with 1008.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "1.00:00:00")]
+    public TimeSpan AuthenticationTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>When set, <c>register</c> needs it in <c>parameters.key</c> (else <c>forbidden</c>); unset by default, anyone may register.</summary>
+    public string? RegistrationKey { get; set; }
+
+    /// <summary>
+    /// Browser origins (<c>https://app.example.com</c>) that may open a socket besides the gateway's own;
+    /// <c>*</c> allows every origin. Requests without an <c>Origin</c> header (devices, servers) are always allowed.
+    /// </summary>
+    public List<string> AllowedOrigins { get; set; } = [];
 }
 
 /// <summary>Who a client may send to, setting <c>Protocol:ClientSend</c>.</summary>

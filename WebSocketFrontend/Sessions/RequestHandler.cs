@@ -1,8 +1,10 @@
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Grains.Interfaces;
 using Prometheus;
 using Microsoft.Extensions.Options;
+using WebSocketFrontend.Edge;
 using WebSocketFrontend.Hosting;
 using WebSocketFrontend.Protocol;
 
@@ -15,6 +17,7 @@ public sealed partial class RequestHandler(
     FrontendIdentity frontend,
     FrontendObserver observer,
     DirectoryUpdates directory,
+    AddressBudgets budgets,
     IOptions<ProtocolOptions> options,
     ILogger<RequestHandler> logger)
 {
@@ -24,7 +27,12 @@ public sealed partial class RequestHandler(
     /// <summary>The actions metrics are labelled with; anything else counts as <c>unknown</c>, so clients cannot grow the label set.</summary>
     private static readonly HashSet<string> KnownActions = ["register", "login", "update", "send", "ack", "logout", "delete", "online", "ping", "rotate"];
 
+    /// <summary>The actions that check a token: refused before the grain call while their address's failures are over budget.</summary>
+    private static readonly HashSet<string> TokenActions = ["login", "update", "send", "delete", "rotate"];
+
     private readonly ProtocolOptions _options = options.Value;
+
+    private readonly byte[]? _registrationKeyDigest = options.Value.RegistrationKey is { Length: > 0 } key ? SHA256.HashData(Encoding.UTF8.GetBytes(key)) : null;
 
     /// <summary>How long a session or a directory lease stays valid without renewal: three renewal periods.</summary>
     public TimeSpan SessionValidity => _options.SessionRenewInterval * 3;
@@ -38,9 +46,15 @@ public sealed partial class RequestHandler(
         using var timer = GatewayMetrics.RequestDuration.WithLabels(action).NewTimer();
         try
         {
+            if (TokenActions.Contains(request.Action) && !budgets.MayCheckToken(session.RemoteAddress))
+            {
+                EdgeMetrics.BudgetRefusals.WithLabels("token_failures").Inc();
+                throw new ProtocolException(ErrorCodes.RateLimited, "Too many failed token checks from this address; retry later.");
+            }
+
             var reply = request.Action switch
             {
-                "register" => await RegisterAsync(request),
+                "register" => await RegisterAsync(session, request),
                 "login" => await LoginAsync(session, request),
                 "update" => await UpdateAsync(request),
                 "send" => await SendAsync(session, request),
@@ -53,10 +67,20 @@ public sealed partial class RequestHandler(
                 _ => throw new ProtocolException(ErrorCodes.UnknownAction, $"Unknown action '{request.Action}'."),
             };
             GatewayMetrics.Requests.WithLabels(action, "ok").Inc();
+            if (request.Action == "register" || TokenActions.Contains(request.Action))
+            {
+                session.Authenticated();
+            }
+
             return reply;
         }
         catch (ProtocolException ex)
         {
+            if (ex.Code == ErrorCodes.InvalidToken)
+            {
+                ChargeFailure(session);
+            }
+
             GatewayMetrics.Requests.WithLabels(action, ex.Code).Inc();
             return replies.Error(ex.Code, ex.Message, request.Action, request.RequestIdJson);
         }
@@ -94,9 +118,29 @@ public sealed partial class RequestHandler(
         }
     }
 
-    private async Task<Reply> RegisterAsync(ClientRequest request)
+    private async Task<Reply> RegisterAsync(WebSocketSession session, ClientRequest request)
     {
         var information = ReadInformation(request.Parameters);
+        if (_registrationKeyDigest is not null && !budgets.MayCheckToken(session.RemoteAddress))
+        {
+            // Guesses at the key are failed credential checks like wrong tokens, with the same back-off.
+            EdgeMetrics.BudgetRefusals.WithLabels("token_failures").Inc();
+            throw new ProtocolException(ErrorCodes.RateLimited, "Too many failed credential checks from this address; retry later.");
+        }
+
+        if (_registrationKeyDigest is not null && !RegistrationKeyMatches(request.Parameters))
+        {
+            ChargeFailure(session);
+            throw new ProtocolException(ErrorCodes.Forbidden, "Registering needs the server's registration key in 'key'.");
+        }
+
+        // Every registration costs a stored client; the address's budget is checked before the grain call.
+        if (!budgets.TryRegister(session.RemoteAddress, out _))
+        {
+            EdgeMetrics.BudgetRefusals.WithLabels("registrations").Inc();
+            throw new ProtocolException(ErrorCodes.RateLimited, "Too many registrations from this address; retry later.");
+        }
+
         var token = TokenDigest.NewToken();
         var id = await grains.Grain<IClientGrain>(TokenDigest.Of(token)).Register(information);
         return replies.Write("registered", request.RequestIdJson, (token, id), static (w, s) =>
@@ -290,6 +334,24 @@ public sealed partial class RequestHandler(
 
         // A string that cannot be a token is refused without waking a grain for it.
         return token.Length == TokenLength ? token : throw InvalidToken();
+    }
+
+    /// <summary>Compares digests, so neither the key's content nor its length shows in the time taken.</summary>
+    private bool RegistrationKeyMatches(JsonElement parameters)
+    {
+        if (!Json.TryGetProperty(parameters, "key", out var key) || key.ValueKind != JsonValueKind.String)
+        {
+            return false;
+        }
+
+        var given = SHA256.HashData(Encoding.UTF8.GetBytes(Json.GetString(key, "key")));
+        return CryptographicOperations.FixedTimeEquals(given, _registrationKeyDigest);
+    }
+
+    private void ChargeFailure(WebSocketSession session)
+    {
+        EdgeMetrics.TokenFailures.Inc();
+        budgets.RecordTokenFailure(session.RemoteAddress);
     }
 
     private static ProtocolException InvalidToken() =>

@@ -23,6 +23,7 @@ public sealed partial class WebSocketSession : IDisposable
     private readonly CancellationTokenSource _abort = new();
     private readonly RequestBudget _budget;
     private readonly ITimer _idleTimer;
+    private readonly ITimer _authenticationTimer;
     private ITimer? _closeDeadline;
     private int _closing;
     private volatile SessionLogin? _login;
@@ -45,7 +46,13 @@ public sealed partial class WebSocketSession : IDisposable
         _idleTimer = services.Time.CreateTimer(
             static s => ((WebSocketSession)s!).RequestClose(WebSocketCloseStatus.EndpointUnavailable, "idle timeout"),
             this, _options.KeepAliveTimeout, Timeout.InfiniteTimeSpan);
+        _authenticationTimer = services.Time.CreateTimer(
+            static s => ((WebSocketSession)s!).OnAuthenticationTimeout(),
+            this, _options.AuthenticationTimeout, Timeout.InfiniteTimeSpan);
     }
+
+    /// <summary>The client's address (after trusted proxies), which per-address budgets are charged to.</summary>
+    public System.Net.IPAddress? RemoteAddress { get; init; }
 
     /// <summary>The WebSocket id: 128 random bits, base64url.</summary>
     public string Id { get; }
@@ -199,6 +206,9 @@ public sealed partial class WebSocketSession : IDisposable
         return !delivery.TryWithdraw();
     }
 
+    /// <summary>The socket registered, logged in or passed a token check: the authentication deadline no longer applies.</summary>
+    public void Authenticated() => _authenticationTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+
     public void Abort()
     {
         _abort.Cancel();
@@ -208,6 +218,7 @@ public sealed partial class WebSocketSession : IDisposable
     public void Dispose()
     {
         _idleTimer.Dispose();
+        _authenticationTimer.Dispose();
         _closeDeadline?.Dispose();
         _abort.Dispose();
     }
@@ -452,6 +463,18 @@ public sealed partial class WebSocketSession : IDisposable
         }
     }
 
+    private void OnAuthenticationTimeout()
+    {
+        if (Volatile.Read(ref _closing) != 0)
+        {
+            return;
+        }
+
+        Edge.EdgeMetrics.AuthenticationTimeouts.Inc();
+        LogAuthenticationTimeout(_services.Logger, Id);
+        RequestClose(WebSocketCloseStatus.PolicyViolation, "authentication timeout");
+    }
+
     private static TaskCompletionSource CompletedGate()
     {
         var gate = new TaskCompletionSource();
@@ -469,6 +492,9 @@ public sealed partial class WebSocketSession : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The follow-up of a reply on socket {ConnectionId} failed; its responses stay queued")]
     private static partial void LogAfterWrittenFailed(ILogger logger, Exception exception, string connectionId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Socket {ConnectionId} did not authenticate in time and is closed")]
+    private static partial void LogAuthenticationTimeout(ILogger logger, string connectionId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Socket {ConnectionId} does not read its frames fast enough and is closed")]
     private static partial void LogSlowPeer(ILogger logger, string connectionId);
