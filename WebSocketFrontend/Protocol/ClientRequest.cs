@@ -65,6 +65,13 @@ public static class RequestParser
         try
         {
             error = Read(document, ref action, ref requestIdJson, ref parameters);
+
+            // Anywhere else (information, payload, a token, a name), a string that is no valid text would be
+            // stored as it came and break every reader of it later.
+            if (error is null && !UnicodeText.AllStringsValid(frame.Span))
+            {
+                error = Bad(action, requestIdJson, "A string in the request is not valid Unicode text (a lone UTF-16 surrogate).");
+            }
         }
         catch (ProtocolException ex)
         {
@@ -97,7 +104,9 @@ public static class RequestParser
         var hasId = hasBody && Json.TryGetProperty(body, "requestId", out id);
         if (hasId && id.ValueKind is JsonValueKind.String or JsonValueKind.Number)
         {
-            requestIdJson = id.GetRawText();
+            // A request id that is no valid text is not echoed: strict parsers would refuse the reply.
+            var raw = id.GetRawText();
+            requestIdJson = id.ValueKind == JsonValueKind.Number || UnicodeText.RawStringValid(raw) ? raw : null;
         }
 
         if (hasBody && Json.TryGetProperty(body, "action", out var act) && act.ValueKind == JsonValueKind.String)
@@ -107,7 +116,9 @@ public static class RequestParser
 
         if (hasId && requestIdJson is null)
         {
-            return Bad(action, requestIdJson, "'requestId' must be a string or a number.");
+            return id.ValueKind == JsonValueKind.String
+                ? Bad(action, null, "'requestId' is not valid Unicode text.")
+                : Bad(action, requestIdJson, "'requestId' must be a string or a number.");
         }
 
         if (!Json.TryGetProperty(root, "event", out var evt) || evt.ValueKind != JsonValueKind.String)

@@ -19,7 +19,7 @@ public static class ResponseJson
 
         writer.WriteString("at"u8, response.At);
         writer.WritePropertyName("payload"u8);
-        writer.WriteRawValue(response.Payload, skipInputValidation: true);
+        writer.WriteRawValue(UnicodeText.SanitizeJson(response.Payload), skipInputValidation: true);
     }
 
     /// <summary>Writes a response as an object of its own (an item of the login queue).</summary>

@@ -149,7 +149,7 @@ public sealed partial class RequestHandler(
 
             // Extension: the stored information, so a client that lost its own copy gets it back.
             w.WritePropertyName("information"u8);
-            w.WriteRawValue(s.client.Information.Json, skipInputValidation: true);
+            w.WriteRawValue(UnicodeText.SanitizeJson(s.client.Information.Json), skipInputValidation: true);
         });
 
         // Without acknowledgements a response is done once the frame carrying it is written.
