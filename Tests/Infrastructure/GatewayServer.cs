@@ -34,7 +34,11 @@ public sealed class GatewayServer : IAsyncDisposable
     public int SiloPort { get; }
 
     /// <summary>Starts a gateway on <paramref name="databasePath"/>; <paramref name="settings"/> are extra configuration keys.</summary>
-    public static async Task<GatewayServer> StartAsync(string databasePath, IReadOnlyDictionary<string, string>? settings = null)
+    /// <param name="databasePath">The SQLite file.</param>
+    /// <param name="settings">Extra configuration keys.</param>
+    /// <param name="configureServices">Last changes to the services (a fake clock for the sockets, say).</param>
+    public static async Task<GatewayServer> StartAsync(
+        string databasePath, IReadOnlyDictionary<string, string>? settings = null, Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? configureServices = null)
     {
         var siloPort = FreePort.Next();
         var args = new List<string>
@@ -51,7 +55,7 @@ public sealed class GatewayServer : IAsyncDisposable
         };
         args.AddRange((settings ?? new Dictionary<string, string>()).Select(kv => $"--{kv.Key}={kv.Value}"));
 
-        var app = GatewayApplication.Create([.. args]);
+        var app = GatewayApplication.Create([.. args], configureServices);
         await app.StartAsync();
         var http = new Uri(app.Urls.First());
         var ws = new UriBuilder(http) { Scheme = "ws", Path = "/ws" }.Uri;

@@ -6,7 +6,9 @@ namespace WebSocketFrontend.Hosting;
 public static class GatewayApplication
 {
     /// <summary>The configured application, ready to run; <paramref name="args"/> are configuration overrides.</summary>
-    public static WebApplication Create(string[] args)
+    /// <param name="args">Configuration overrides, as on the command line.</param>
+    /// <param name="configureServices">Last changes to the services, after the gateway's own (tests replace a clock).</param>
+    public static WebApplication Create(string[] args, Action<IServiceCollection>? configureServices = null)
     {
         // ASP.NET Core's own instruments measure each HTTP request and connection; for a WebSocket the
         // request is the whole session, so they say nothing the gateway's metrics do not, and
@@ -20,6 +22,7 @@ public static class GatewayApplication
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
         builder.AddGatewayCluster();
         builder.AddGatewayProtocol();
+        configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.MapGateway();

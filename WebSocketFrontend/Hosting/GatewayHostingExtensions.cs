@@ -39,6 +39,8 @@ public static class GatewayHostingExtensions
     /// <summary>Maps <c>/ws</c> and the health endpoints.</summary>
     public static WebApplication MapGateway(this WebApplication app)
     {
+        // Before the WebSocket middleware, which takes the upgraded connection from the features this wraps.
+        app.Use(static (context, next) => ControlFrameMonitor.AttachAsync(context, next));
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.Map("/ws", static async (HttpContext context, SessionRegistry registry, SessionServices services) =>
         {
@@ -49,7 +51,7 @@ public static class GatewayHostingExtensions
 
             using var socket = await context.WebSockets.AcceptWebSocketAsync();
             // The registry disposes the session once it has closed.
-            var session = new WebSocketSession(socket, services);
+            var session = new WebSocketSession(socket, services, context.Features.Get<ControlFrameMonitor>());
             await registry.ServeAsync(session, context.RequestAborted);
             return Results.Empty;
         });

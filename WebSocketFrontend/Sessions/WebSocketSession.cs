@@ -27,10 +27,18 @@ public sealed partial class WebSocketSession : IDisposable
     private int _closing;
     private volatile SessionLogin? _login;
 
+    // The rate_limited answers (and pings over the budget) of the current window; the receive loop's alone.
+    private int _rateLimited;
+    private long _rateLimitedSince;
+    private bool _closeForRateLimit;
+
     // Pushes wait while a login is answered, so that no response overtakes the 'logged' frame.
     private TaskCompletionSource _loginGate = CompletedGate();
 
-    public WebSocketSession(WebSocket socket, SessionServices services)
+    /// <param name="socket">The accepted WebSocket.</param>
+    /// <param name="services">What every socket shares.</param>
+    /// <param name="controlFrames">Sees the peer's ping and pong frames, which the WebSocket answers without telling; they count against the request budget.</param>
+    public WebSocketSession(WebSocket socket, SessionServices services, ControlFrameMonitor? controlFrames = null)
     {
         _socket = socket;
         _services = services;
@@ -45,6 +53,10 @@ public sealed partial class WebSocketSession : IDisposable
         _idleTimer = services.Time.CreateTimer(
             static s => ((WebSocketSession)s!).RequestClose(WebSocketCloseStatus.EndpointUnavailable, "idle timeout"),
             this, _options.KeepAliveTimeout, Timeout.InfiniteTimeSpan);
+        if (controlFrames is not null)
+        {
+            controlFrames.ControlFrameReceived = OnControlFrame;
+        }
     }
 
     /// <summary>The WebSocket id: 128 random bits, base64url.</summary>
@@ -205,6 +217,12 @@ public sealed partial class WebSocketSession : IDisposable
                 {
                     return;
                 }
+
+                if (_closeForRateLimit)
+                {
+                    ClosePolicyViolation("rate_limit", "request rate exceeded");
+                    return;
+                }
             }
             finally
             {
@@ -293,6 +311,7 @@ public sealed partial class WebSocketSession : IDisposable
         {
             if (!_budget.TryTake())
             {
+                _closeForRateLimit |= RateLimitedTooOften();
                 return _services.Replies.Error(ErrorCodes.RateLimited, "Too many requests on this connection; slow down.",
                     request?.Action ?? error?.Action, request?.RequestIdJson ?? error?.RequestIdJson);
             }
@@ -305,6 +324,44 @@ public sealed partial class WebSocketSession : IDisposable
             GatewayMetrics.Requests.WithLabels("invalid", error!.Code).Inc();
             return _services.Replies.Error(error.Code, error.Message, error.Action, error.RequestIdJson);
         }
+    }
+
+    /// <summary>
+    /// A ping or pong from the peer (the WebSocket has answered it already): it costs a request from the budget,
+    /// and one over the budget counts as a <c>rate_limited</c> answer. Runs on the receive loop, inside its read.
+    /// </summary>
+    private void OnControlFrame()
+    {
+        if (!_budget.TryTake() && RateLimitedTooOften())
+        {
+            ClosePolicyViolation("rate_limit", "request rate exceeded");
+        }
+    }
+
+    /// <summary>Counts one answer over the budget; true once the window holds more than the setting allows.</summary>
+    private bool RateLimitedTooOften()
+    {
+        var now = _services.Time.GetTimestamp();
+        if (_rateLimited == 0 || _services.Time.GetElapsedTime(_rateLimitedSince, now) > _options.RateLimitedWindow)
+        {
+            _rateLimitedSince = now;
+            _rateLimited = 0;
+        }
+
+        return ++_rateLimited > _options.MaxRateLimitedBeforeClose;
+    }
+
+    /// <summary>Closes with 1008 (policy violation) for one of the per-socket limits, counted by <paramref name="limit"/>.</summary>
+    private void ClosePolicyViolation(string limit, string reason)
+    {
+        if (Volatile.Read(ref _closing) != 0)
+        {
+            return;
+        }
+
+        GatewayMetrics.PolicyCloses.WithLabels(limit).Inc();
+        LogPolicyClose(_services.Logger, Id, reason);
+        RequestClose(WebSocketCloseStatus.PolicyViolation, reason);
     }
 
     /// <summary>Queues a reply behind the earlier ones; false once the socket is closing.</summary>
@@ -428,6 +485,9 @@ public sealed partial class WebSocketSession : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The follow-up of a reply on socket {ConnectionId} failed; its responses stay queued")]
     private static partial void LogAfterWrittenFailed(ILogger logger, Exception exception, string connectionId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Socket {ConnectionId} is closed with 1008: {Reason}")]
+    private static partial void LogPolicyClose(ILogger logger, string connectionId, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Socket {ConnectionId} does not read its frames fast enough and is closed")]
     private static partial void LogSlowPeer(ILogger logger, string connectionId);
