@@ -24,6 +24,10 @@ public sealed partial class WebSocketSession : IDisposable
     private readonly RequestBudget _budget;
     private readonly ITimer _idleTimer;
     private ITimer? _closeDeadline;
+
+    // Armed while a started message waits for more of itself; made on first need, as most messages arrive whole.
+    private ITimer? _frameDeadline;
+    private bool _frameDeadlineArmed;
     private int _closing;
     private volatile SessionLogin? _login;
 
@@ -187,6 +191,7 @@ public sealed partial class WebSocketSession : IDisposable
     {
         _idleTimer.Dispose();
         _closeDeadline?.Dispose();
+        _frameDeadline?.Dispose();
         _abort.Dispose();
     }
 
@@ -262,7 +267,14 @@ public sealed partial class WebSocketSession : IDisposable
                     buffer = grown;
                 }
 
-                var result = await _socket.ReceiveAsync(buffer.AsMemory(count), _abort.Token);
+                var receiving = _socket.ReceiveAsync(buffer.AsMemory(count), _abort.Token);
+                if (!receiving.IsCompleted)
+                {
+                    // The message has started and the rest is not here: from now on it has a deadline.
+                    ArmFrameDeadline();
+                }
+
+                var result = await receiving;
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
@@ -287,6 +299,33 @@ public sealed partial class WebSocketSession : IDisposable
         {
             ArrayPool<byte>.Shared.Return(buffer);
             throw;
+        }
+        finally
+        {
+            DisarmFrameDeadline();
+        }
+    }
+
+    private void ArmFrameDeadline()
+    {
+        if (_frameDeadlineArmed)
+        {
+            return;
+        }
+
+        _frameDeadline ??= _services.Time.CreateTimer(
+            static s => ((WebSocketSession)s!).ClosePolicyViolation("frame_timeout", "message not finished in time"),
+            this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _frameDeadline.Change(_options.FrameTimeout, Timeout.InfiniteTimeSpan);
+        _frameDeadlineArmed = true;
+    }
+
+    private void DisarmFrameDeadline()
+    {
+        if (_frameDeadlineArmed)
+        {
+            _frameDeadline!.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _frameDeadlineArmed = false;
         }
     }
 
