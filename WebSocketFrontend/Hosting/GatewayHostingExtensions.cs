@@ -19,6 +19,9 @@ public static class GatewayHostingExtensions
             .ValidateDataAnnotations()
             .Validate(o => o.ReplyEvent is "instace.to.client" or "instance.to.client",
                 "Protocol:ReplyEvent must be \"instace.to.client\" (the specification's spelling) or \"instance.to.client\".")
+            .Validate(o => o.OutboxBytes >= MinOutboxBytes(o, builder.Configuration),
+                "Protocol:OutboxBytes must hold a whole client queue (ClientStore:MaxQueuedBytes, about 256 bytes more per response) " +
+                "besides Protocol:MaxInformationBytes and Protocol:MaxMessageBytes: a client logging in with a full queue would otherwise be closed every time.")
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<FrontendIdentity>();
@@ -34,6 +37,13 @@ public static class GatewayHostingExtensions
         builder.Services.AddHealthChecks()
             .AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
         return builder;
+    }
+
+    /// <summary>The smallest outbox that takes a login with a full queue (its page, the pushes behind it, their envelopes).</summary>
+    private static long MinOutboxBytes(ProtocolOptions options, IConfiguration configuration)
+    {
+        var store = configuration.GetSection(Grains.ClientStoreOptions.Section).Get<Grains.ClientStoreOptions>() ?? new Grains.ClientStoreOptions();
+        return store.MaxQueuedBytes + (store.MaxQueuedResponses * 256L) + options.MaxInformationBytes + options.MaxMessageBytes;
     }
 
     /// <summary>Maps <c>/ws</c> and the health endpoints.</summary>

@@ -31,6 +31,9 @@ public sealed partial class WebSocketSession : IDisposable
     private int _closing;
     private volatile SessionLogin? _login;
 
+    // Bytes of the frames in the outbox and the one being written: bounded by Protocol:OutboxBytes.
+    private long _outboxBytes;
+
     // The rate_limited answers (and pings over the budget) of the current window; the receive loop's alone.
     private int _rateLimited;
     private long _rateLimitedSince;
@@ -71,6 +74,9 @@ public sealed partial class WebSocketSession : IDisposable
 
     /// <summary>The login of this socket, if any: its client and how its mailbox knows it.</summary>
     public SessionLogin? Login => _login;
+
+    /// <summary>Bytes queued for this socket and not yet written; never more than <see cref="ProtocolOptions.OutboxBytes"/>.</summary>
+    public long OutboxBytes => Interlocked.Read(ref _outboxBytes);
 
     /// <summary>Serves the socket until it closes; never throws for anything the peer does.</summary>
     public async Task RunAsync(CancellationToken requestAborted)
@@ -113,13 +119,23 @@ public sealed partial class WebSocketSession : IDisposable
         _outbox.Writer.TryComplete();
     }
 
-    /// <summary>Queues a frame without waiting; a peer too slow to take it is closed.</summary>
+    /// <summary>
+    /// Queues a frame without waiting; a peer too slow to take it is closed. False when the frame was not
+    /// queued, so a mailbox keeps the responses it carried.
+    /// </summary>
     public bool TryPush(byte[] frame, TaskCompletionSource<bool>? written = null)
     {
+        if (!TryReserve(frame.Length))
+        {
+            return false;
+        }
+
         if (_outbox.Writer.TryWrite(new Outgoing(frame, written)))
         {
             return true;
         }
+
+        Release(frame.Length);
 
         if (Volatile.Read(ref _closing) == 0)
         {
@@ -217,6 +233,12 @@ public sealed partial class WebSocketSession : IDisposable
                 _idleTimer.Change(_options.KeepAliveTimeout, Timeout.InfiniteTimeSpan);
                 var reply = await AnswerAsync(message.AsMemory(0, length), type);
                 var enqueued = await EnqueueAsync(reply);
+                for (var i = 0; enqueued && i < (reply.FollowedBy?.Count ?? 0); i++)
+                {
+                    // Behind the reply and before any push that waits for the login: the rest of a login's queue.
+                    enqueued = await EnqueueAsync(reply.FollowedBy![i]);
+                }
+
                 EndLogin();
                 if (!enqueued)
                 {
@@ -403,16 +425,40 @@ public sealed partial class WebSocketSession : IDisposable
         RequestClose(WebSocketCloseStatus.PolicyViolation, reason);
     }
 
+    /// <summary>
+    /// Takes room for <paramref name="bytes"/> in the outbox. A peer whose unsent frames would go over the bound
+    /// is closed with 1008: it does not read, and what it was not sent stays queued in its mailbox.
+    /// </summary>
+    private bool TryReserve(int bytes)
+    {
+        if (Interlocked.Add(ref _outboxBytes, bytes) <= _options.OutboxBytes)
+        {
+            return true;
+        }
+
+        Release(bytes);
+        ClosePolicyViolation("outbox_bytes", "too many unsent bytes");
+        return false;
+    }
+
+    private void Release(int bytes) => Interlocked.Add(ref _outboxBytes, -bytes);
+
     /// <summary>Queues a reply behind the earlier ones; false once the socket is closing.</summary>
     private async ValueTask<bool> EnqueueAsync(Reply reply)
     {
+        if (!TryReserve(reply.Frame.Length))
+        {
+            return false;
+        }
+
         var written = reply.AfterWritten is null ? null : new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         try
         {
             await _outbox.Writer.WriteAsync(new Outgoing(reply.Frame, written), _abort.Token);
         }
-        catch (ChannelClosedException)
+        catch (Exception ex) when (ex is ChannelClosedException or OperationCanceledException)
         {
+            Release(reply.Frame.Length);
             return false;
         }
 
@@ -460,6 +506,7 @@ public sealed partial class WebSocketSession : IDisposable
                 }
 
                 await _socket.SendAsync(item.Frame, WebSocketMessageType.Text, endOfMessage: true, _abort.Token);
+                Release(item.Frame.Length);
                 item.Written?.TrySetResult(true);
             }
         }
@@ -474,6 +521,9 @@ public sealed partial class WebSocketSession : IDisposable
             {
                 left.Written?.TrySetResult(false);
             }
+
+            // What was never written holds no memory any more; the count shows what a dead socket still has.
+            Interlocked.Exchange(ref _outboxBytes, 0);
         }
     }
 
