@@ -62,20 +62,25 @@ public static class RequestParser
         string? action = null;
         string? requestIdJson = null;
         var parameters = EmptyObject;
+        // Anywhere (information, payload, a token, a name), a string that is no valid text would be stored as it
+        // came and break every reader of it later; reading one (comparing the event, say) throws.
+        var stringsValid = UnicodeText.AllStringsValid(frame.Span);
+        const string NotText = "A string in the request is not valid Unicode text (a lone UTF-16 surrogate).";
         try
         {
             error = Read(document, ref action, ref requestIdJson, ref parameters);
-
-            // Anywhere else (information, payload, a token, a name), a string that is no valid text would be
-            // stored as it came and break every reader of it later.
-            if (error is null && !UnicodeText.AllStringsValid(frame.Span))
+            if (error is null && !stringsValid)
             {
-                error = Bad(action, requestIdJson, "A string in the request is not valid Unicode text (a lone UTF-16 surrogate).");
+                error = Bad(action, requestIdJson, NotText);
             }
         }
         catch (ProtocolException ex)
         {
             error = new RequestError(ex.Code, ex.Message, action, requestIdJson);
+        }
+        catch (InvalidOperationException) when (!stringsValid)
+        {
+            error = Bad(action, requestIdJson, NotText);
         }
 
         if (error is not null)
