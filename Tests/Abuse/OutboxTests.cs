@@ -95,6 +95,36 @@ public sealed class OutboxTests
         Assert.Equal("pinged", (await bystander.RequestAsync("ping")).Action());
     }
 
+    /// <summary>
+    /// A push the byte bound refuses is reported as not written: the mailbox keeps its responses. The session's
+    /// send loop is not running here, so nothing leaves the outbox.
+    /// </summary>
+    [Fact]
+    public async Task APushOverTheByteBoundIsReportedAsNotWrittenAndClosesTheSocket()
+    {
+        var options = Microsoft.Extensions.Options.Options.Create(new WebSocketFrontend.Protocol.ProtocolOptions());
+        var grains = new FakeGrains();
+        var replies = new WebSocketFrontend.Protocol.ReplyWriter(options);
+        var frontend = new FrontendIdentity();
+        var directory = new DirectoryUpdates(grains, frontend, options);
+        var registry = new SessionRegistry(options, Microsoft.Extensions.Logging.Abstractions.NullLogger<SessionRegistry>.Instance);
+        var observer = new FrontendObserver(grains, registry, directory, replies, options, Microsoft.Extensions.Logging.Abstractions.NullLogger<FrontendObserver>.Instance);
+        var handler = new RequestHandler(grains, replies, frontend, observer, directory, options, Microsoft.Extensions.Logging.Abstractions.NullLogger<RequestHandler>.Instance);
+        var services = new SessionServices(handler, replies, options, new Microsoft.Extensions.Time.Testing.FakeTimeProvider(), Microsoft.Extensions.Logging.Abstractions.NullLogger<WebSocketSession>.Instance);
+        using var socket = System.Net.WebSockets.WebSocket.CreateFromStream(Stream.Null, new System.Net.WebSockets.WebSocketCreationOptions { IsServer = true });
+        using var session = new WebSocketSession(socket, services);
+        var megabyte = new byte[1024 * 1024];
+
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.True(session.TryPush(megabyte));
+        }
+
+        Assert.False(await session.DeliverAsync([new byte[1]], TimeSpan.FromSeconds(5)));
+        Assert.Equal(4L * 1024 * 1024, session.OutboxBytes);
+        Assert.False(session.TryPush(new byte[1]));
+    }
+
     [Fact]
     public async Task AnOutboxTooSmallForAFullQueueIsRefusedAtStart()
     {
