@@ -75,7 +75,10 @@ public sealed partial class WebSocketSession : IDisposable
     /// <summary>The login of this socket, if any: its client and how its mailbox knows it.</summary>
     public SessionLogin? Login => _login;
 
-    /// <summary>Bytes queued for this socket and not yet written; never more than <see cref="ProtocolOptions.OutboxBytes"/>.</summary>
+    /// <summary>
+    /// Bytes queued for this socket and not yet written, held to <see cref="ProtocolOptions.OutboxBytes"/> (a frame
+    /// that would go over is refused; it may show here for the instant before it is taken back).
+    /// </summary>
     public long OutboxBytes => Interlocked.Read(ref _outboxBytes);
 
     /// <summary>Serves the socket until it closes; never throws for anything the peer does.</summary>
