@@ -332,6 +332,10 @@ public sealed class BadInputTests(GatewayFixture fixture)
         {
             ["Protocol:RequestsPerSecond"] = "5",
             ["Protocol:RequestBurst"] = burst.ToString(CultureInfo.InvariantCulture),
+
+            // This flood earns more rate_limited answers than a socket may get before it is closed
+            // (RateViolationTests); here the socket must live to show that the budget refills.
+            ["Protocol:MaxRateLimitedBeforeClose"] = flood.ToString(CultureInfo.InvariantCulture),
         }, time);
         await using var client = await WsClient.ConnectAsync(server.WebSocketUri);
         var stored = database.Snapshot();

@@ -38,7 +38,7 @@ public sealed class GatewayServer : IAsyncDisposable
     /// Starts a gateway on <paramref name="databasePath"/>; <paramref name="settings"/> are extra
     /// configuration keys, <paramref name="time"/> replaces the clock of the frontend and its silo
     /// (rate budgets, keep-alive, renewals, leases, push deadlines), and <paramref name="services"/>
-    /// registers a test's own services (a grain-call filter, say) ahead of the gateway's.
+    /// registers a test's own services (a grain-call filter, say) after the gateway's own, so they replace them.
     /// </summary>
     public static async Task<GatewayServer> StartAsync(
         string databasePath, IReadOnlyDictionary<string, string>? settings = null, TimeProvider? time = null, Action<IServiceCollection>? services = null)

@@ -38,6 +38,25 @@ public sealed class BenchmarkSmokeTests
     }
 
     [Fact]
+    public async Task DrainCountsTheResponsesThatFollowTheLoggedPageAsPushes()
+    {
+        using var database = new TempDatabase();
+        await using var server = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string>
+        {
+            ["Protocol:RequestsPerSecond"] = "100000",
+            ["Protocol:RequestBurst"] = "100000",
+
+            // About eight of the scenario's responses make a page: each queue of 40 comes in five.
+            ["Protocol:LoginPageBytes"] = "1024",
+        });
+
+        var results = await RunAsync(["drain", "--clients", "10", "--pending", "40", "--senders", "2", "--concurrency", "10", "--url", server.WebSocketUri.ToString()]);
+
+        AssertClean(results);
+        Assert.Equal(10 * 40, Assert.Single(results).Responses);
+    }
+
+    [Fact]
     public async Task ConnectLoginAlternatesBetweenTheGatewayAndTheCeiling()
     {
         using var database = new TempDatabase();

@@ -67,9 +67,15 @@ public static class ApiEndpoints
             using var document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = RequestParser.MaxDepth, AllowDuplicateProperties = false });
             payload = document.RootElement.GetRawText();
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // The duplicate-name check throws InvalidOperationException for a name that is a lone surrogate.
             return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, $"The body is not a JSON document: {ex.Message}");
+        }
+
+        if (!UnicodeText.AllStringsValid(body))
+        {
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.BadRequest, "A string in the body is not valid Unicode text (a lone UTF-16 surrogate).");
         }
 
         return await GuardAsync(async () =>
@@ -96,13 +102,12 @@ public static class ApiEndpoints
         }
 
         var status = await mailbox.Status();
-        using var information = JsonDocument.Parse(client.Information.Json);
         return Results.Json(new
         {
             id = client.Id,
-            information = information.RootElement.Clone(),
-            name = client.Information.Name,
-            location = client.Information.Location,
+            information = StoredInformation(client.Information.Json),
+            name = UnicodeText.SanitizeText(client.Information.Name),
+            location = UnicodeText.SanitizeText(client.Information.Location),
             createdAt = client.CreatedAt,
             updatedAt = client.UpdatedAt,
             online = status.Online,
@@ -202,6 +207,24 @@ public static class ApiEndpoints
     }
 
     private static IResult ClientNotFound(int id) => Error(StatusCodes.Status404NotFound, ErrorCodes.NotFound, $"No client has id {id}.");
+
+    /// <summary>
+    /// The stored information as a JSON value. A row stored before strings were checked may hold a lone
+    /// surrogate, which the serializer refuses to write: it is replaced by U+FFFD, and text that is no JSON
+    /// at all reads as null, so one bad row never turns the route into a 500.
+    /// </summary>
+    private static JsonElement? StoredInformation(string json)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(UnicodeText.SanitizeJson(json));
+            return document.RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>Storage or cluster failures answer 503 <c>unavailable</c>; the caller may retry.</summary>
     private static async Task<IResult> GuardAsync(Func<Task<IResult>> action)

@@ -9,7 +9,7 @@ public static class GatewayApplication
 {
     /// <summary>
     /// The configured application, ready to run; <paramref name="args"/> are configuration overrides,
-    /// and <paramref name="services"/> registers services ahead of the gateway's own (a test's clock).
+    /// and <paramref name="services"/> registers services after the gateway's own, so that they replace them (a test's clock).
     /// </summary>
     public static WebApplication Create(string[] args, Action<IServiceCollection>? services = null)
     {
@@ -24,13 +24,13 @@ public static class GatewayApplication
             Args = args,
             ContentRootPath = ContentRoot.Resolve(args),
         });
-        services?.Invoke(builder.Services);
 
         // Orleans' placement pipeline logs every grain call at Information through Polly.
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
         builder.AddGatewayCluster();
         builder.AddGatewayEdge();
         builder.AddGatewayProtocol();
+        services?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.MapGateway();

@@ -21,6 +21,9 @@ public static class GatewayHostingExtensions
             .Validate(o => o.ReplyEvent is "instace.to.client" or "instance.to.client",
                 "Protocol:ReplyEvent must be \"instace.to.client\" (the specification's spelling) or \"instance.to.client\".")
             .Validate(o => Enum.IsDefined(o.ClientSend), "Protocol:ClientSend must be \"contacts\", \"any\" or \"none\".")
+            .Validate(o => o.OutboxBytes >= MinOutboxBytes(o, builder.Configuration),
+                "Protocol:OutboxBytes must hold a whole client queue (ClientStore:MaxQueuedBytes, about 256 bytes more per response) " +
+                "besides Protocol:MaxInformationBytes and Protocol:MaxMessageBytes: a client logging in with a full queue would otherwise be closed every time.")
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<FrontendIdentity>();
@@ -41,10 +44,20 @@ public static class GatewayHostingExtensions
         return builder;
     }
 
+    /// <summary>The smallest outbox that takes a login with a full queue (its page, the pushes behind it, their envelopes).</summary>
+    private static long MinOutboxBytes(ProtocolOptions options, IConfiguration configuration)
+    {
+        var store = configuration.GetSection(Grains.ClientStoreOptions.Section).Get<Grains.ClientStoreOptions>() ?? new Grains.ClientStoreOptions();
+        return store.MaxQueuedBytes + (store.MaxQueuedResponses * 256L) + options.MaxInformationBytes + options.MaxMessageBytes;
+    }
+
     /// <summary>Maps <c>/ws</c> and the health endpoints.</summary>
     public static WebApplication MapGateway(this WebApplication app)
     {
         app.UseGatewayEdge();
+
+        // Before the WebSocket middleware, which takes the upgraded connection from the features this wraps.
+        app.Use(static (context, next) => ControlFrameMonitor.AttachAsync(context, next));
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.Map("/ws", static async (HttpContext context, SessionRegistry registry, SessionServices services) =>
         {
@@ -55,7 +68,7 @@ public static class GatewayHostingExtensions
 
             using var socket = await context.WebSockets.AcceptWebSocketAsync();
             // The registry disposes the session once it has closed.
-            var session = new WebSocketSession(socket, services) { RemoteAddress = context.Connection.RemoteIpAddress };
+            var session = new WebSocketSession(socket, services, context.Features.Get<ControlFrameMonitor>()) { RemoteAddress = context.Connection.RemoteIpAddress };
             await registry.ServeAsync(session, context.RequestAborted);
             return Results.Empty;
         }).RequireEdgeAdmission();

@@ -35,6 +35,10 @@ public static class GatewayMetrics
         "gateway_login_queue_length", "Pending responses handed over at login (the queue depth clients find).",
         new HistogramConfiguration { Buckets = [0, 1, 5, 10, 50, 100, 500, 1000] });
 
+    public static readonly Counter PolicyCloses = Metrics.CreateCounter(
+        "gateway_policy_closes_total", "Sockets closed with 1008 by a per-socket limit (rate_limit, outbox_bytes, frame_timeout).",
+        new CounterConfiguration { LabelNames = ["limit"] });
+
     /// <summary>Counts a response a sender handed in, when it was taken.</summary>
     public static void CountSent(SendResult result)
     {

@@ -62,13 +62,25 @@ public static class RequestParser
         string? action = null;
         string? requestIdJson = null;
         var parameters = EmptyObject;
+        // Anywhere (information, payload, a token, a name), a string that is no valid text would be stored as it
+        // came and break every reader of it later; reading one (comparing the event, say) throws.
+        var stringsValid = UnicodeText.AllStringsValid(frame.Span);
+        const string NotText = "A string in the request is not valid Unicode text (a lone UTF-16 surrogate).";
         try
         {
             error = Read(document, ref action, ref requestIdJson, ref parameters);
+            if (error is null && !stringsValid)
+            {
+                error = Bad(action, requestIdJson, NotText);
+            }
         }
         catch (ProtocolException ex)
         {
             error = new RequestError(ex.Code, ex.Message, action, requestIdJson);
+        }
+        catch (InvalidOperationException) when (!stringsValid)
+        {
+            error = Bad(action, requestIdJson, NotText);
         }
 
         if (error is not null)
@@ -97,7 +109,9 @@ public static class RequestParser
         var hasId = hasBody && Json.TryGetProperty(body, "requestId", out id);
         if (hasId && id.ValueKind is JsonValueKind.String or JsonValueKind.Number)
         {
-            requestIdJson = id.GetRawText();
+            // A request id that is no valid text is not echoed: strict parsers would refuse the reply.
+            var raw = id.GetRawText();
+            requestIdJson = id.ValueKind == JsonValueKind.Number || UnicodeText.RawStringValid(raw) ? raw : null;
         }
 
         if (hasBody && Json.TryGetProperty(body, "action", out var act) && act.ValueKind == JsonValueKind.String)
@@ -107,7 +121,9 @@ public static class RequestParser
 
         if (hasId && requestIdJson is null)
         {
-            return Bad(action, requestIdJson, "'requestId' must be a string or a number.");
+            return id.ValueKind == JsonValueKind.String
+                ? Bad(action, null, "'requestId' is not valid Unicode text.")
+                : Bad(action, requestIdJson, "'requestId' must be a string or a number.");
         }
 
         if (!Json.TryGetProperty(root, "event", out var evt) || evt.ValueKind != JsonValueKind.String)

@@ -92,6 +92,35 @@ public sealed class ProtocolOptions
     /// <c>*</c> allows every origin. Requests without an <c>Origin</c> header (devices, servers) are always allowed.
     /// </summary>
     public List<string> AllowedOrigins { get; set; } = [];
+
+    /// <summary>
+    /// Bytes waiting to be written to one socket (default 4 MiB). A frame that would go over closes the socket
+    /// with 1008; responses it had not received stay queued. It must hold a whole client queue and its login page.
+    /// </summary>
+    [Range(64 * 1024, 1024 * 1024 * 1024)]
+    public int OutboxBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// Bytes of queued responses the <c>logged</c> reply carries at most (default 64 KiB); at least one always fits.
+    /// The rest follows as <c>response</c> pushes.
+    /// </summary>
+    [Range(1024, 16 * 1024 * 1024)]
+    public int LoginPageBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// How many <c>rate_limited</c> answers one socket may get within <see cref="RateLimitedWindow"/> (default 100);
+    /// one more closes it with 1008. Ping frames over the budget count as such answers.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxRateLimitedBeforeClose { get; set; } = 100;
+
+    /// <summary>The window <see cref="MaxRateLimitedBeforeClose"/> counts in (default 10 s).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan RateLimitedWindow { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a message may take from its first fragment to its last before the socket is closed with 1008 (default 10 s).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan FrameTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>Who a client may send to, setting <c>Protocol:ClientSend</c>.</summary>

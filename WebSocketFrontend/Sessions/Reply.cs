@@ -2,8 +2,11 @@ using Grains.Interfaces;
 
 namespace WebSocketFrontend.Sessions;
 
-/// <summary>A reply frame, and what to do once it is on the socket (remove the responses it carried, say).</summary>
-public readonly record struct Reply(byte[] Frame, Func<Task>? AfterWritten = null)
+/// <summary>
+/// A reply frame, and what to do once it is on the socket (remove the responses it carried, say); then the
+/// frames that go right behind it, before anything else (the pages of a login's queue that did not fit).
+/// </summary>
+public readonly record struct Reply(byte[] Frame, Func<Task>? AfterWritten = null, IReadOnlyList<Reply>? FollowedBy = null)
 {
     public static implicit operator Reply(byte[] frame) => new(frame);
 }

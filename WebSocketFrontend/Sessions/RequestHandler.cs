@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -181,10 +182,12 @@ public sealed partial class RequestHandler(
         }
 
         GatewayMetrics.LoginQueueLength.Observe(queue.Length);
-        var frame = replies.Write("logged", request.RequestIdJson, (client, queue), static (w, s) =>
+        var pageLength = PageLength(queue, 0);
+        var page = queue[..pageLength];
+        var frame = replies.Write("logged", request.RequestIdJson, (client, page), static (w, s) =>
         {
             w.WriteStartArray("queue"u8);
-            foreach (var response in s.queue)
+            foreach (var response in s.page)
             {
                 ResponseJson.WriteObject(w, response);
             }
@@ -194,17 +197,63 @@ public sealed partial class RequestHandler(
 
             // Extension: the stored information, so a client that lost its own copy gets it back.
             w.WritePropertyName("information"u8);
-            w.WriteRawValue(s.client.Information.Json, skipInputValidation: true);
+            w.WriteRawValue(UnicodeText.SanitizeJson(s.client.Information.Json), skipInputValidation: true);
         });
 
-        // Without acknowledgements a response is done once the frame carrying it is written.
-        if (ackMode || queue.IsEmpty)
+        // Without acknowledgements a response is done once the frame carrying it is written; the mailbox
+        // hears it once per page, so a long queue costs a few writes, and a socket that dies midway gets
+        // at most a page again.
+        Func<Task>? Done(int end) => ackMode || end == 0 ? null : () => mailbox.Acknowledge(session.Id, queue[end - 1].Seq);
+        return new Reply(frame, Done(pageLength), FollowingPages(queue, pageLength, Done));
+    }
+
+    /// <summary>
+    /// How many responses from <paramref name="start"/> make one page: at most <see cref="ProtocolOptions.LoginPageBytes"/>
+    /// of them, and at least one, so that every page makes progress.
+    /// </summary>
+    private int PageLength(ImmutableArray<PendingResponse> queue, int start)
+    {
+        var end = start;
+        long bytes = 0;
+        while (end < queue.Length)
         {
-            return frame;
+            bytes += ResponseJson.MaxBytes(queue[end]);
+            if (end > start && bytes > _options.LoginPageBytes)
+            {
+                break;
+            }
+
+            end++;
         }
 
-        var upTo = queue[^1].Seq;
-        return new Reply(frame, () => mailbox.Acknowledge(session.Id, upTo));
+        return end - start;
+    }
+
+    /// <summary>
+    /// The responses a login's page left out, as <c>response</c> pushes in order, each page's last frame
+    /// followed by <paramref name="done"/> of where it ends.
+    /// </summary>
+    private List<Reply>? FollowingPages(ImmutableArray<PendingResponse> queue, int start, Func<int, Func<Task>?> done)
+    {
+        if (start == queue.Length)
+        {
+            return null;
+        }
+
+        var frames = new List<Reply>(queue.Length - start);
+        while (start < queue.Length)
+        {
+            var end = start + PageLength(queue, start);
+            for (var i = start; i < end; i++)
+            {
+                var push = replies.Write("response", null, queue[i], ResponseJson.Write);
+                frames.Add(new Reply(push, i == end - 1 ? done(end) : null));
+            }
+
+            start = end;
+        }
+
+        return frames;
     }
 
     private async Task<Reply> UpdateAsync(ClientRequest request)

@@ -25,13 +25,28 @@ public sealed partial class WebSocketSession : IDisposable
     private readonly ITimer _idleTimer;
     private readonly ITimer _authenticationTimer;
     private ITimer? _closeDeadline;
+
+    // Armed while a started message waits for more of itself; made on first need, as most messages arrive whole.
+    private ITimer? _frameDeadline;
+    private bool _frameDeadlineArmed;
     private int _closing;
     private volatile SessionLogin? _login;
+
+    // Bytes of the frames in the outbox and the one being written: bounded by Protocol:OutboxBytes.
+    private long _outboxBytes;
+
+    // The rate_limited answers (and pings over the budget) of the current window; the receive loop's alone.
+    private int _rateLimited;
+    private long _rateLimitedSince;
+    private bool _closeForRateLimit;
 
     // Pushes wait while a login is answered, so that no response overtakes the 'logged' frame.
     private TaskCompletionSource _loginGate = CompletedGate();
 
-    public WebSocketSession(WebSocket socket, SessionServices services)
+    /// <param name="socket">The accepted WebSocket.</param>
+    /// <param name="services">What every socket shares.</param>
+    /// <param name="controlFrames">Sees the peer's ping and pong frames, which the WebSocket answers without telling; they count against the request budget.</param>
+    public WebSocketSession(WebSocket socket, SessionServices services, ControlFrameMonitor? controlFrames = null)
     {
         _socket = socket;
         _services = services;
@@ -49,6 +64,10 @@ public sealed partial class WebSocketSession : IDisposable
         _authenticationTimer = services.Time.CreateTimer(
             static s => ((WebSocketSession)s!).OnAuthenticationTimeout(),
             this, _options.AuthenticationTimeout, Timeout.InfiniteTimeSpan);
+        if (controlFrames is not null)
+        {
+            controlFrames.ControlFrameReceived = OnControlFrame;
+        }
     }
 
     /// <summary>The client's address (after trusted proxies), which per-address budgets are charged to.</summary>
@@ -62,6 +81,12 @@ public sealed partial class WebSocketSession : IDisposable
 
     /// <summary>The login of this socket, if any: its client and how its mailbox knows it.</summary>
     public SessionLogin? Login => _login;
+
+    /// <summary>
+    /// Bytes queued for this socket and not yet written, held to <see cref="ProtocolOptions.OutboxBytes"/> (a frame
+    /// that would go over is refused; it may show here for the instant before it is taken back).
+    /// </summary>
+    public long OutboxBytes => Interlocked.Read(ref _outboxBytes);
 
     /// <summary>Serves the socket until it closes; never throws for anything the peer does.</summary>
     public async Task RunAsync(CancellationToken requestAborted)
@@ -104,15 +129,26 @@ public sealed partial class WebSocketSession : IDisposable
         _outbox.Writer.TryComplete();
     }
 
-    /// <summary>Queues a frame without waiting; a peer too slow to take it is closed.</summary>
+    /// <summary>
+    /// Queues a frame without waiting; a peer too slow to take it is closed. False when the frame was not
+    /// queued, so a mailbox keeps the responses it carried.
+    /// </summary>
     public bool TryPush(byte[] frame, TaskCompletionSource<bool>? written = null) => TryPush(new Outgoing(frame, written));
 
     private bool TryPush(Outgoing item)
     {
+        var frame = item.Frame!;
+        if (!TryReserve(frame.Length))
+        {
+            return false;
+        }
+
         if (_outbox.Writer.TryWrite(item))
         {
             return true;
         }
+
+        Release(frame.Length);
 
         if (Volatile.Read(ref _closing) == 0)
         {
@@ -220,6 +256,7 @@ public sealed partial class WebSocketSession : IDisposable
         _idleTimer.Dispose();
         _authenticationTimer.Dispose();
         _closeDeadline?.Dispose();
+        _frameDeadline?.Dispose();
         _abort.Dispose();
     }
 
@@ -245,9 +282,21 @@ public sealed partial class WebSocketSession : IDisposable
                 _idleTimer.Change(_options.KeepAliveTimeout, Timeout.InfiniteTimeSpan);
                 var reply = await AnswerAsync(message.AsMemory(0, length), type);
                 var enqueued = await EnqueueAsync(reply);
+                for (var i = 0; enqueued && i < (reply.FollowedBy?.Count ?? 0); i++)
+                {
+                    // Behind the reply and before any push that waits for the login: the rest of a login's queue.
+                    enqueued = await EnqueueAsync(reply.FollowedBy![i]);
+                }
+
                 EndLogin();
                 if (!enqueued)
                 {
+                    return;
+                }
+
+                if (_closeForRateLimit)
+                {
+                    ClosePolicyViolation("rate_limit", "request rate exceeded");
                     return;
                 }
             }
@@ -289,7 +338,14 @@ public sealed partial class WebSocketSession : IDisposable
                     buffer = grown;
                 }
 
-                var result = await _socket.ReceiveAsync(buffer.AsMemory(count), _abort.Token);
+                var receiving = _socket.ReceiveAsync(buffer.AsMemory(count), _abort.Token);
+                if (!receiving.IsCompleted)
+                {
+                    // The message has started and the rest is not here: from now on it has a deadline.
+                    ArmFrameDeadline();
+                }
+
+                var result = await receiving;
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
@@ -315,6 +371,33 @@ public sealed partial class WebSocketSession : IDisposable
             ArrayPool<byte>.Shared.Return(buffer);
             throw;
         }
+        finally
+        {
+            DisarmFrameDeadline();
+        }
+    }
+
+    private void ArmFrameDeadline()
+    {
+        if (_frameDeadlineArmed)
+        {
+            return;
+        }
+
+        _frameDeadline ??= _services.Time.CreateTimer(
+            static s => ((WebSocketSession)s!).ClosePolicyViolation("frame_timeout", "message not finished in time"),
+            this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _frameDeadline.Change(_options.FrameTimeout, Timeout.InfiniteTimeSpan);
+        _frameDeadlineArmed = true;
+    }
+
+    private void DisarmFrameDeadline()
+    {
+        if (_frameDeadlineArmed)
+        {
+            _frameDeadline!.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _frameDeadlineArmed = false;
+        }
     }
 
     private async Task RefuseOversizedAsync()
@@ -338,6 +421,7 @@ public sealed partial class WebSocketSession : IDisposable
         {
             if (!_budget.TryTake())
             {
+                _closeForRateLimit |= RateLimitedTooOften();
                 return _services.Replies.Error(ErrorCodes.RateLimited, "Too many requests on this connection; slow down.",
                     request?.Action ?? error?.Action, request?.RequestIdJson ?? error?.RequestIdJson);
             }
@@ -352,16 +436,78 @@ public sealed partial class WebSocketSession : IDisposable
         }
     }
 
+    /// <summary>
+    /// A ping or pong from the peer (the WebSocket has answered it already): it costs a request from the budget,
+    /// and one over the budget counts as a <c>rate_limited</c> answer. Runs on the receive loop, inside its read.
+    /// </summary>
+    private void OnControlFrame()
+    {
+        if (!_budget.TryTake() && RateLimitedTooOften())
+        {
+            ClosePolicyViolation("rate_limit", "request rate exceeded");
+        }
+    }
+
+    /// <summary>Counts one answer over the budget; true once the window holds more than the setting allows.</summary>
+    private bool RateLimitedTooOften()
+    {
+        var now = _services.Time.GetTimestamp();
+        if (_rateLimited == 0 || _services.Time.GetElapsedTime(_rateLimitedSince, now) > _options.RateLimitedWindow)
+        {
+            _rateLimitedSince = now;
+            _rateLimited = 0;
+        }
+
+        return ++_rateLimited > _options.MaxRateLimitedBeforeClose;
+    }
+
+    /// <summary>Closes with 1008 (policy violation) for one of the per-socket limits, counted by <paramref name="limit"/>.</summary>
+    private void ClosePolicyViolation(string limit, string reason)
+    {
+        if (Volatile.Read(ref _closing) != 0)
+        {
+            return;
+        }
+
+        GatewayMetrics.PolicyCloses.WithLabels(limit).Inc();
+        LogPolicyClose(_services.Logger, Id, reason);
+        RequestClose(WebSocketCloseStatus.PolicyViolation, reason);
+    }
+
+    /// <summary>
+    /// Takes room for <paramref name="bytes"/> in the outbox. A peer whose unsent frames would go over the bound
+    /// is closed with 1008: it does not read, and what it was not sent stays queued in its mailbox.
+    /// </summary>
+    private bool TryReserve(int bytes)
+    {
+        if (Interlocked.Add(ref _outboxBytes, bytes) <= _options.OutboxBytes)
+        {
+            return true;
+        }
+
+        Release(bytes);
+        ClosePolicyViolation("outbox_bytes", "too many unsent bytes");
+        return false;
+    }
+
+    private void Release(int bytes) => Interlocked.Add(ref _outboxBytes, -bytes);
+
     /// <summary>Queues a reply behind the earlier ones; false once the socket is closing.</summary>
     private async ValueTask<bool> EnqueueAsync(Reply reply)
     {
+        if (!TryReserve(reply.Frame.Length))
+        {
+            return false;
+        }
+
         var written = reply.AfterWritten is null ? null : new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         try
         {
             await _outbox.Writer.WriteAsync(new Outgoing(reply.Frame, written), _abort.Token);
         }
-        catch (ChannelClosedException)
+        catch (Exception ex) when (ex is ChannelClosedException or OperationCanceledException)
         {
+            Release(reply.Frame.Length);
             return false;
         }
 
@@ -411,11 +557,13 @@ public sealed partial class WebSocketSession : IDisposable
                 if (item.Delivery is { } delivery && !delivery.TryClaim())
                 {
                     // Withdrawn by its deliverer, which told the mailbox it would not be written.
+                    Release(item.Frame.Length);
                     item.Written?.TrySetResult(false);
                     continue;
                 }
 
                 await _socket.SendAsync(item.Frame, WebSocketMessageType.Text, endOfMessage: true, _abort.Token);
+                Release(item.Frame.Length);
                 item.Written?.TrySetResult(true);
             }
         }
@@ -430,6 +578,9 @@ public sealed partial class WebSocketSession : IDisposable
             {
                 left.Written?.TrySetResult(false);
             }
+
+            // What was never written holds no memory any more; the count shows what a dead socket still has.
+            Interlocked.Exchange(ref _outboxBytes, 0);
         }
     }
 
@@ -495,6 +646,9 @@ public sealed partial class WebSocketSession : IDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Socket {ConnectionId} did not authenticate in time and is closed")]
     private static partial void LogAuthenticationTimeout(ILogger logger, string connectionId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Socket {ConnectionId} is closed with 1008: {Reason}")]
+    private static partial void LogPolicyClose(ILogger logger, string connectionId, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Socket {ConnectionId} does not read its frames fast enough and is closed")]
     private static partial void LogSlowPeer(ILogger logger, string connectionId);
