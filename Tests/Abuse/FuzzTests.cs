@@ -30,7 +30,9 @@ public sealed class FuzzTests
     {
         var grains = new FakeGrains();
         var pool = Enumerable.Range(0, 16).Select(i => grains.Seed($"pool-{i}")).ToArray();
-        var options = Options.Create(new ProtocolOptions());
+
+        // Sends and the online list open, so that the dispatcher reaches every grain call it can make.
+        var options = Options.Create(new ProtocolOptions { ClientSend = ClientSendPolicy.Any, ClientsMayListOnline = true });
         var (handler, services, _) = grains.Frontend(options, new FakeTimeProvider());
         using var socket = WebSocket.CreateFromStream(Stream.Null, new WebSocketCreationOptions { IsServer = true });
         using var session = new WebSocketSession(socket, services);

@@ -123,6 +123,9 @@ public sealed class RateViolationTests
             ["Protocol:RequestBurst"] = "1",
             ["Protocol:MaxRateLimitedBeforeClose"] = "3",
             ["Protocol:RateLimitedWindow"] = "00:00:10",
+
+            // The socket only pings while the clock moves past 30 s: the authentication deadline is not under test.
+            ["Protocol:AuthenticationTimeout"] = "01:00:00",
         });
         await using var client = await WsClient.ConnectAsync(server.WebSocketUri);
 

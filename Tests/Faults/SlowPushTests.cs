@@ -23,6 +23,9 @@ public sealed class SlowPushTests
             // the client reads the 1008 close frame rather than an abort.
             ["ClientStore:PushTimeout"] = "00:00:01",
             ["ClientStore:MaxQueuedBytes"] = (16 * 1024 * 1024).ToString(CultureInfo.InvariantCulture),
+
+            // The outbox must hold a whole queue; this test is about the push deadline, not the byte bound.
+            ["Protocol:OutboxBytes"] = (32 * 1024 * 1024).ToString(CultureInfo.InvariantCulture),
             ["Protocol:CloseTimeout"] = "00:01:00",
             ["Protocol:MaxPayloadBytes"] = (128 * 1024).ToString(CultureInfo.InvariantCulture),
         });

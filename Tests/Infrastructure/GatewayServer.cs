@@ -106,6 +106,10 @@ public sealed class GatewayFixture : IAsyncLifetime
         Server = await GatewayServer.StartAsync(Database.Path, new Dictionary<string, string>
         {
             ["Protocol:MaxMessageBytes"] = MaxMessageBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+
+            // The tests of this collection exercise client-to-client sends and the online list, which the defaults close.
+            ["Protocol:ClientSend"] = "any",
+            ["Protocol:ClientsMayListOnline"] = "true",
         });
 
     public async ValueTask DisposeAsync()
