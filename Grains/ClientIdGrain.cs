@@ -202,8 +202,8 @@ public sealed partial class ClientIdGrain(
 
         if (_session is null)
         {
-            // This activation is new (or gave the session up after a failed push): take it back and
-            // push whatever waited in the meantime.
+            // This activation is new: take the session back and push whatever waited in the meantime.
+            // (A session given up after a failed push is still here, and resumes below.)
             _session = new LiveSession(session, default) { DeliveredUpTo = state.State.Head - 1 };
         }
         else if (_session.Registration.SessionId != session.SessionId)
@@ -370,7 +370,7 @@ public sealed partial class ClientIdGrain(
         return true;
     }
 
-    /// <summary>Hands responses to the session's frontend; a session that cannot take them is given up until it renews.</summary>
+    /// <summary>Hands responses to the session's frontend; a session that cannot take them is not live until it renews.</summary>
     private async Task<bool> PushAsync(LiveSession session, ImmutableArray<PendingResponse> batch)
     {
         try
@@ -390,11 +390,11 @@ public sealed partial class ClientIdGrain(
             LogPushFailed(logger, ex, this.GetPrimaryKeyLong(), session.Registration.SessionId);
         }
 
-        if (_session == session)
-        {
-            _session = null;
-        }
-
+        // The session is given up until its frontend renews it, but not forgotten: what it has been
+        // given stays known, so the renewal resumes behind it instead of pushing the whole queue again
+        // (in ack mode, too, responses not yet acknowledged would otherwise come twice to one socket),
+        // and an acknowledgement meanwhile still counts.
+        session.ValidUntil = DateTimeOffset.MinValue;
         return false;
     }
 

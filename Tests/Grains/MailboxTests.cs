@@ -171,6 +171,33 @@ public sealed class MailboxTests(ClusterFixture fixture)
         Assert.Equal(0, (await mailbox.Status()).QueueLength);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ARenewalAfterAFailedPushResumesBehindWhatTheSessionAlreadyHad(bool ackMode)
+    {
+        var (_, mailbox) = await RegisterAsync();
+        var observer = new RecordingObserver();
+        var session = Session(observer, ackMode);
+        await mailbox.Attach(session, Valid);
+        var first = await mailbox.Send(null, "\"first\"");
+        Assert.Equal(SendStatus.Online, first.Status);
+
+        observer.Accept = false;
+        Assert.Equal(SendStatus.Queued, (await mailbox.Send(null, "\"second\"")).Status);
+
+        // The session is given up, not forgotten: what it had is acknowledged, and the renewal brings only what it missed.
+        if (ackMode)
+        {
+            Assert.True(await mailbox.Acknowledge(session.SessionId, first.Seq));
+        }
+
+        observer.Accept = true;
+        Assert.True(await mailbox.Renew(session, Valid));
+        Assert.Equal(["\"first\"", "\"second\""], observer.Delivered.Select(r => r.Payload));
+        Assert.Equal(ackMode ? 1 : 0, (await mailbox.Status()).QueueLength);
+    }
+
     [Fact]
     public async Task ARenewalAfterDeactivationReattachesTheSessionAndPushesWhatWaited()
     {
