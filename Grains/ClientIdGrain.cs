@@ -26,6 +26,12 @@ public sealed partial class ClientIdGrain(
 
     // A session logged out because its token died; its frontend's renewals must not bring it back.
     private string? _revokedSessionId;
+
+    // The session its frontend detached last: a renewal of it that was already on its way must not bring it back.
+    private string? _detachedSessionId;
+
+    // Responses pushed without acknowledgements whose removal storage refused: the next removal takes them too.
+    private long _undeliveredRemovalUpTo;
     private long _nextSeq;
 
     /// <summary>
@@ -76,6 +82,11 @@ public sealed partial class ClientIdGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        if (_undeliveredRemovalUpTo > 0)
+        {
+            await RemoveDeliveredAsync(_undeliveredRemovalUpTo);
+        }
+
         if (_headerNamesRemovedRows)
         {
             try
@@ -131,7 +142,7 @@ public sealed partial class ClientIdGrain(
         if (await PushAsync(live, batch))
         {
             live.DeliveredUpTo = item.Seq;
-            await RemoveUpToAsync(item.Seq - 1);
+            await RemoveDeliveredAsync(item.Seq - 1);
             return new SendResult(SendStatus.Online, item.Seq);
         }
 
@@ -185,6 +196,7 @@ public sealed partial class ClientIdGrain(
         }
 
         var queued = _queue.Items.Select(ResponseQueue.ToWire).ToImmutableArray();
+        _detachedSessionId = null;
         _session = new LiveSession(session, time.GetUtcNow() + validFor)
         {
             DeliveredUpTo = queued.IsEmpty ? state.State.Head - 1 : queued[^1].Seq,
@@ -198,6 +210,12 @@ public sealed partial class ClientIdGrain(
         if (state.State.Digest is null || session.SessionId == _revokedSessionId)
         {
             return false;
+        }
+
+        if (_session is null && session.SessionId == _detachedSessionId)
+        {
+            // Logged out or closed on its frontend, which read the login just before: nothing to renew.
+            return true;
         }
 
         if (_session is null)
@@ -232,6 +250,7 @@ public sealed partial class ClientIdGrain(
         if (_session?.Registration.SessionId == sessionId)
         {
             _session = null;
+            _detachedSessionId = sessionId;
         }
 
         return Task.CompletedTask;
@@ -364,7 +383,7 @@ public sealed partial class ClientIdGrain(
         session.DeliveredUpTo = batch[^1].Seq;
         if (!session.AckMode)
         {
-            await RemoveUpToAsync(session.DeliveredUpTo);
+            await RemoveDeliveredAsync(session.DeliveredUpTo);
         }
 
         return true;
@@ -416,8 +435,33 @@ public sealed partial class ClientIdGrain(
         await _queue.AppendAsync(segment, item);
     }
 
-    /// <summary>Removes responses up to <paramref name="upTo"/>: the header's head moves, emptied segments go.</summary>
+    /// <summary>
+    /// Removes what a push without acknowledgements delivered. The push has succeeded, so a storage failure
+    /// here fails no caller: the removal is remembered, and the next one (or the end of the activation)
+    /// makes it, so that the responses do not come again at the next login.
+    /// </summary>
+    private async Task RemoveDeliveredAsync(long upTo)
+    {
+        try
+        {
+            await RemoveUpToAsync(upTo);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _undeliveredRemovalUpTo = Math.Max(_undeliveredRemovalUpTo, upTo);
+            LogRemovalFailed(logger, ex, this.GetPrimaryKeyLong());
+        }
+    }
+
+    /// <summary>Removes responses up to <paramref name="upTo"/>, and any delivered ones an earlier removal left.</summary>
     private async Task RemoveUpToAsync(long upTo)
+    {
+        await RemoveThroughAsync(Math.Max(upTo, _undeliveredRemovalUpTo));
+        _undeliveredRemovalUpTo = 0;
+    }
+
+    /// <summary>Removes responses up to <paramref name="upTo"/>: the header's head moves, emptied segments go.</summary>
+    private async Task RemoveThroughAsync(long upTo)
     {
         if (_headerNamesRemovedRows)
         {
@@ -522,6 +566,9 @@ public sealed partial class ClientIdGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "An emptied queue segment of client {ClientId} could not be deleted; the header stops naming it")]
     private static partial void LogSegmentDeleteFailed(ILogger logger, Exception exception, long clientId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Responses pushed to client {ClientId} could not be removed from its queue; the next removal takes them")]
+    private static partial void LogRemovalFailed(ILogger logger, Exception exception, long clientId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The queue header of client {ClientId} could not be written as its activation ended; the next removal writes it")]
     private static partial void LogHeaderWriteFailed(ILogger logger, Exception exception, long clientId);

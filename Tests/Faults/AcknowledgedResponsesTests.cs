@@ -69,6 +69,31 @@ public sealed class AcknowledgedResponsesTests(ClusterFixture fixture)
         deletes.Retire();
     }
 
+    [Fact]
+    public async Task APushWhoseRemovalStorageRefusesIsAnsweredOnlineAndItsRemovalIsMadeByTheNextOne()
+    {
+        var mailbox = await RegisterAsync();
+        var queued = await mailbox.Send(null, "queued");
+        var session = Session(ackMode: false);
+        Assert.Single(await mailbox.Attach(session, Valid));
+
+        // The push of the next response also delivers nothing new of the queue; removing what the session
+        // had (the segment, then the header that would stop naming it) is refused.
+        var deletes = Faults.Add(new StorageFault { Operation = StorageOperation.Clear, GrainId = mailbox.GetGrainId(), StateNamePrefix = "queue.", Times = 1 });
+        var header = Faults.Add(new StorageFault { Operation = StorageOperation.Write, GrainId = mailbox.GetGrainId(), StateName = "clientId", Times = 1 });
+        var pushed = await mailbox.Send(null, "pushed");
+        Assert.Equal(SendStatus.Online, pushed.Status);
+        Assert.Equal((1, 1), (deletes.Hits, header.Hits));
+
+        // The next removal takes the delivered response along: no later login gets it again.
+        Assert.Equal(SendStatus.Online, (await mailbox.Send(null, "later")).Status);
+        Assert.Equal(0, (await mailbox.Status()).QueueLength);
+        await mailbox.Detach(session.SessionId);
+        await DeactivateAllAsync();
+        Assert.Empty(await mailbox.Attach(Session(), Valid));
+        Assert.True(queued.Seq > 0);
+    }
+
     private async Task<IClientIdGrain> RegisterAsync()
     {
         var id = await Grains.GetGrain<IClientGrain>(TokenDigest.Of(TokenDigest.NewToken())).Register(new ClientInformation("{}", null, null));
@@ -78,8 +103,8 @@ public sealed class AcknowledgedResponsesTests(ClusterFixture fixture)
     private Task DeactivateAllAsync() =>
         Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero, TestContext.Current.CancellationToken);
 
-    private SessionRegistration Session() =>
-        new(Guid.NewGuid().ToString("N"), "test-frontend", Grains.CreateObjectReference<ISessionObserver>(new NullObserver()), AckMode: true);
+    private SessionRegistration Session(bool ackMode = true) =>
+        new(Guid.NewGuid().ToString("N"), "test-frontend", Grains.CreateObjectReference<ISessionObserver>(new NullObserver()), ackMode);
 
     private sealed class NullObserver : ISessionObserver
     {

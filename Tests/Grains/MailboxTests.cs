@@ -199,6 +199,23 @@ public sealed class MailboxTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task ARenewalOnItsWayWhenTheSessionWasDetachedDoesNotBringItBack()
+    {
+        var (_, mailbox) = await RegisterAsync();
+        var observer = new RecordingObserver();
+        var session = Session(observer);
+        await mailbox.Attach(session, Valid);
+
+        // The frontend read the login for its renewal round just before the socket logged out.
+        await mailbox.Detach(session.SessionId);
+        Assert.True(await mailbox.Renew(session, Valid));
+
+        Assert.Equal(SendStatus.Queued, (await mailbox.Send(null, "\"after logout\"")).Status);
+        Assert.Empty(observer.Delivered);
+        Assert.False((await mailbox.Status()).Online);
+    }
+
+    [Fact]
     public async Task ARenewalAfterDeactivationReattachesTheSessionAndPushesWhatWaited()
     {
         var (_, mailbox) = await RegisterAsync();
