@@ -1,6 +1,4 @@
 using System.Net;
-using System.Security.Cryptography;
-using System.Text;
 using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.Options;
 using WebSocketFrontend.Hosting;
@@ -67,7 +65,7 @@ public static class EdgeHostingExtensions
         var metrics = app.Services.GetRequiredService<IOptions<MetricsOptions>>().Value;
         if (metrics.RequireAdminKey || metrics.Port is not null)
         {
-            var key = app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.AdminKey;
+            var api = app.Services.GetRequiredService<IOptions<ApiOptions>>().Value;
             app.UseWhen(c => c.Request.Path.StartsWithSegments("/metrics"), branch => branch.Use(async (context, next) =>
             {
                 if (metrics.Port is { } port && context.Connection.LocalPort != port)
@@ -76,13 +74,13 @@ public static class EdgeHostingExtensions
                     return;
                 }
 
-                if (metrics.RequireAdminKey && string.IsNullOrEmpty(key))
+                if (metrics.RequireAdminKey && string.IsNullOrEmpty(api.AdminKey))
                 {
                     context.Response.StatusCode = StatusCodes.Status404NotFound;
                     return;
                 }
 
-                if (metrics.RequireAdminKey && !HasBearer(context.Request, key!))
+                if (metrics.RequireAdminKey && !api.IsPresentedBy(context.Request))
                 {
                     context.Response.StatusCode = StatusCodes.Status401Unauthorized;
                     context.Response.Headers.WWWAuthenticate = "Bearer";
@@ -94,14 +92,6 @@ public static class EdgeHostingExtensions
         }
 
         return app;
-    }
-
-    private static bool HasBearer(HttpRequest request, string key)
-    {
-        const string scheme = "Bearer ";
-        var header = request.Headers.Authorization.ToString();
-        var given = header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : string.Empty;
-        return CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given)), SHA256.HashData(Encoding.UTF8.GetBytes(key)));
     }
 
     /// <summary>Puts an endpoint (a transport: <c>/ws</c>, later <c>/socket.io/</c>) behind <see cref="EdgeAdmission"/>.</summary>
