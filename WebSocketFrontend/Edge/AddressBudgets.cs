@@ -43,34 +43,22 @@ public sealed class AddressBudgets(IOptions<LimitsOptions> options, TimeProvider
             return ConnectionLease.Untracked;
         }
 
-        while (true)
+        (var lease, refusal) = WithState<(ConnectionLease?, AdmissionRefusal)>(address, (state, now) =>
         {
-            var state = Get(address);
-            lock (state)
+            if (_options.MaxConnectionsPerIp > 0 && state.Open >= _options.MaxConnectionsPerIp)
             {
-                if (state.Removed)
-                {
-                    continue;
-                }
-
-                var now = time.GetTimestamp();
-                state.LastSeen = now;
-                if (_options.MaxConnectionsPerIp > 0 && state.Open >= _options.MaxConnectionsPerIp)
-                {
-                    refusal = new AdmissionRefusal(AdmissionReason.ConnectionsPerIp, TimeSpan.FromSeconds(5));
-                    return null;
-                }
-
-                if (!state.Connections.TryTake(_options.ConnectionsPerSecondPerIp, _options.ConnectionBurstPerIp, now, time, out var wait))
-                {
-                    refusal = new AdmissionRefusal(AdmissionReason.ConnectionRate, wait);
-                    return null;
-                }
-
-                state.Open++;
-                return new ConnectionLease(state);
+                return (null, new AdmissionRefusal(AdmissionReason.ConnectionsPerIp, TimeSpan.FromSeconds(5)));
             }
-        }
+
+            if (!state.Connections.TryTake(_options.ConnectionsPerSecondPerIp, _options.ConnectionBurstPerIp, now, time, out var wait))
+            {
+                return (null, new AdmissionRefusal(AdmissionReason.ConnectionRate, wait));
+            }
+
+            state.Open++;
+            return (new ConnectionLease(state), default(AdmissionRefusal));
+        });
+        return lease;
     }
 
     /// <summary>Takes one registration from the budget of <paramref name="address"/>; false with the wait when it is spent.</summary>
@@ -82,8 +70,9 @@ public sealed class AddressBudgets(IOptions<LimitsOptions> options, TimeProvider
             return true;
         }
 
-        return Update(address, (state, now) => state.Registrations.TryTake(
-            _options.RegistrationsPerSecondPerIp, _options.RegistrationBurstPerIp, now, time, out var wait) ? TimeSpan.Zero : wait, out retryAfter);
+        retryAfter = WithState(address, (state, now) => state.Registrations.TryTake(
+            _options.RegistrationsPerSecondPerIp, _options.RegistrationBurstPerIp, now, time, out var wait) ? TimeSpan.Zero : wait);
+        return retryAfter == TimeSpan.Zero;
     }
 
     /// <summary>Whether <paramref name="address"/> may still have a token checked: false once its failures used up their budget.</summary>
@@ -94,8 +83,8 @@ public sealed class AddressBudgets(IOptions<LimitsOptions> options, TimeProvider
             return true;
         }
 
-        return Update(address, (state, now) => state.Failures.Available(
-            _options.FailedTokenChecksPerSecondPerIp, _options.FailedTokenCheckBurstPerIp, now, time) >= 1 ? TimeSpan.Zero : TimeSpan.FromSeconds(1), out _);
+        return WithState(address, (state, now) => state.Failures.Available(
+            _options.FailedTokenChecksPerSecondPerIp, _options.FailedTokenCheckBurstPerIp, now, time) >= 1);
     }
 
     /// <summary>Charges a failed token check (or a wrong registration key) to <paramref name="address"/>.</summary>
@@ -106,11 +95,7 @@ public sealed class AddressBudgets(IOptions<LimitsOptions> options, TimeProvider
             return;
         }
 
-        Update(address, (state, now) =>
-        {
-            state.Failures.TryTake(_options.FailedTokenChecksPerSecondPerIp, _options.FailedTokenCheckBurstPerIp, now, time, out _);
-            return TimeSpan.Zero;
-        }, out _);
+        WithState(address, (state, now) => state.Failures.TryTake(_options.FailedTokenChecksPerSecondPerIp, _options.FailedTokenCheckBurstPerIp, now, time, out _));
     }
 
     /// <summary>The key an address is budgeted under: IPv4 as is (also when mapped to IPv6), IPv6 by its /64.</summary>
@@ -137,14 +122,15 @@ public sealed class AddressBudgets(IOptions<LimitsOptions> options, TimeProvider
         return new IPAddress(bytes);
     }
 
-    /// <summary>Runs <paramref name="change"/> on the state of <paramref name="address"/>; true when it asked for no wait.</summary>
-    private bool Update(IPAddress? address, Func<AddressState, long, TimeSpan> change, out TimeSpan wait)
+    /// <summary>Runs <paramref name="action"/> on the state of <paramref name="address"/>, under its lock, and marks the address as seen.</summary>
+    private T WithState<T>(IPAddress? address, Func<AddressState, long, T> action)
     {
         while (true)
         {
             var state = Get(address);
             lock (state)
             {
+                // Forgotten by a sweep since it was looked up: a fresh entry takes its place.
                 if (state.Removed)
                 {
                     continue;
@@ -152,8 +138,7 @@ public sealed class AddressBudgets(IOptions<LimitsOptions> options, TimeProvider
 
                 var now = time.GetTimestamp();
                 state.LastSeen = now;
-                wait = change(state, now);
-                return wait == TimeSpan.Zero;
+                return action(state, now);
             }
         }
     }
