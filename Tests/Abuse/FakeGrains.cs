@@ -51,10 +51,19 @@ public sealed class FakeGrains : IGrainFactory
     public void Restore(string token, int id)
     {
         var digest = TokenDigest.Of(token);
-        if (_clients.TryAdd(digest, (id, new ClientInformation("{}", null, null))))
+        if (_clients.ContainsKey(digest))
         {
-            _mailboxes[id] = new Mailbox(digest);
+            return;
         }
+
+        // A client rotated to another token goes back to the pool's: one token per client, as in the store.
+        foreach (var moved in _clients.Where(c => c.Value.Id == id).Select(c => c.Key).ToList())
+        {
+            _clients.Remove(moved);
+        }
+
+        _clients[digest] = (id, new ClientInformation("{}", null, null));
+        _mailboxes[id] = new Mailbox(digest);
     }
 
     public TGrainInterface GetGrain<TGrainInterface>(string primaryKey, string? grainClassNamePrefix = null) where TGrainInterface : IGrainWithStringKey =>

@@ -79,9 +79,9 @@ public sealed class FuzzTests
                     await written();
                 }
 
-                if (outcome == "deleted")
+                if (outcome is "deleted" or "rotated")
                 {
-                    // The pool's clients come back, so later frames still reach every action.
+                    // The pool's clients come back with their tokens, so later frames still reach every action.
                     foreach (var (token, id) in pool)
                     {
                         grains.Restore(token, id);

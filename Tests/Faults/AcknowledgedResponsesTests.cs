@@ -103,8 +103,11 @@ public sealed class AcknowledgedResponsesTests(ClusterFixture fixture)
     private Task DeactivateAllAsync() =>
         Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero, TestContext.Current.CancellationToken);
 
+    // An object reference holds its observer weakly: the test keeps it, or a collection mid-test makes pushes time out.
+    private readonly NullObserver _observer = new();
+
     private SessionRegistration Session(bool ackMode = true) =>
-        new(Guid.NewGuid().ToString("N"), "test-frontend", Grains.CreateObjectReference<ISessionObserver>(new NullObserver()), ackMode);
+        new(Guid.NewGuid().ToString("N"), "test-frontend", Grains.CreateObjectReference<ISessionObserver>(_observer), ackMode);
 
     private sealed class NullObserver : ISessionObserver
     {
