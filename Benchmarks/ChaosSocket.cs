@@ -88,7 +88,9 @@ public sealed class ChaosSocket : IAsyncDisposable
 
             return await reply.Task.WaitAsync(timeout, cancellationToken);
         }
-        catch (Exception ex) when (ex is WebSocketException or TimeoutException or ChaosCutException or ObjectDisposedException && !cancellationToken.IsCancellationRequested)
+        // A socket aborted under a send (its frontend killed, say) fails it with an OperationCanceledException of its own.
+        catch (Exception ex) when (ex is WebSocketException or TimeoutException or ChaosCutException or ObjectDisposedException or OperationCanceledException
+            && !cancellationToken.IsCancellationRequested)
         {
             throw ex as ChaosCutException ?? new ChaosCutException($"{action}: {ex.GetType().Name}", ex);
         }
