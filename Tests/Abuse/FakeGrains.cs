@@ -33,10 +33,11 @@ public sealed class FakeGrains : IGrainFactory
         var frontend = new FrontendIdentity();
         var directory = new DirectoryUpdates(this, frontend, options);
         var registry = new SessionRegistry(options, NullLogger<SessionRegistry>.Instance);
-        var observer = new FrontendObserver(this, registry, directory, replies, NullLogger<FrontendObserver>.Instance);
+        var observer = new FrontendObserver(this, registry);
         var budgets = new AddressBudgets(Options.Create(new LimitsOptions { Enabled = false }), time);
-        var handler = new RequestHandler(this, replies, frontend, observer, directory, budgets, options, NullLogger<RequestHandler>.Instance);
-        return (handler, new SessionServices(handler, replies, options, time, NullLogger<WebSocketSession>.Instance), registry);
+        var handler = new RequestHandler(this, budgets, options, NullLogger<RequestHandler>.Instance);
+        var services = new SessionServices(handler, replies, options, time, NullLogger<ClientSession>.Instance, this, frontend, observer, directory);
+        return (handler, services, registry);
     }
 
     /// <summary>Registers a client outside any request (a test's setup) and returns its token and id.</summary>

@@ -35,7 +35,7 @@ public sealed class FuzzTests
         var options = Options.Create(new ProtocolOptions { ClientSend = ClientSendPolicy.Any, ClientsMayListOnline = true });
         var (handler, services, _) = grains.Frontend(options, new FakeTimeProvider());
         using var socket = WebSocket.CreateFromStream(Stream.Null, new WebSocketCreationOptions { IsServer = true });
-        using var session = new WebSocketSession(socket, services);
+        using var session = new ClientSession(new WebSocketTransport(socket, services), services);
         var counts = new Dictionary<string, int>(StringComparer.Ordinal);
 
         // One thread: the session and the fake grains are what one receive loop sees, one request at a time.
@@ -55,7 +55,7 @@ public sealed class FuzzTests
                 }
                 else
                 {
-                    reply = services.Replies.Error(error!.Code, error.Message, error.Action, error.RequestIdJson);
+                    reply = session.Replies.Error(error!.Code, error.Message, error.Action, error.RequestIdJson);
                 }
 
                 var body = StrictJson.Envelope(Encoding.UTF8.GetString(reply.Frame));

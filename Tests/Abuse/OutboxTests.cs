@@ -106,7 +106,7 @@ public sealed class OutboxTests
         var grains = new FakeGrains();
         var (_, services, _) = grains.Frontend(options, new Microsoft.Extensions.Time.Testing.FakeTimeProvider());
         using var socket = System.Net.WebSockets.WebSocket.CreateFromStream(Stream.Null, new System.Net.WebSockets.WebSocketCreationOptions { IsServer = true });
-        using var session = new WebSocketSession(socket, services);
+        using var session = new ClientSession(new WebSocketTransport(socket, services), services);
         var megabyte = new byte[1024 * 1024];
 
         for (var i = 0; i < 4; i++)

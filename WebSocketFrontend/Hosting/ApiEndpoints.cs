@@ -72,12 +72,12 @@ public static class ApiEndpoints
         {
             var result = id > 0 ? await grains.Grain<IClientIdGrain>(id).Send(null, payload) : new SendResult(SendStatus.NotFound, 0);
             GatewayMetrics.CountSent(result);
-            return result.Status switch
+            if (SendOutcome.ErrorOf(result, id) is { } refused)
             {
-                SendStatus.NotFound => Error(StatusCodes.Status404NotFound, ErrorCodes.NotFound, $"No client has id {id}."),
-                SendStatus.QueueFull => Error(StatusCodes.Status409Conflict, ErrorCodes.QueueFull, $"The queue of client {id} is full; retry later."),
-                _ => Results.Json(new { seq = result.Seq, delivered = result.Status == SendStatus.Online ? "online" : "queued" }, statusCode: StatusCodes.Status202Accepted),
-            };
+                return Error(refused.Code == ErrorCodes.QueueFull ? StatusCodes.Status409Conflict : StatusCodes.Status404NotFound, refused.Code, refused.Message);
+            }
+
+            return Results.Json(new { seq = result.Seq, delivered = SendOutcome.Delivered(result) }, statusCode: StatusCodes.Status202Accepted);
         });
     }
 
@@ -225,7 +225,7 @@ public static class ApiEndpoints
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            return Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.Unavailable, "Storage or cluster unavailable; nothing was changed, retry later.");
+            return Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.Unavailable, SendOutcome.UnavailableMessage);
         }
     }
 

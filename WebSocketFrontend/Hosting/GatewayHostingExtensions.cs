@@ -67,9 +67,9 @@ public static class GatewayHostingExtensions
             }
 
             using var socket = await context.WebSockets.AcceptWebSocketAsync();
-            // The registry disposes the session once it has closed.
-            var session = new WebSocketSession(socket, services, context.Features.Get<ControlFrameMonitor>()) { RemoteAddress = context.Connection.RemoteIpAddress };
-            await registry.ServeAsync(session, context.RequestAborted);
+            // The registry disposes the session (and its transport) once it has closed.
+            var transport = new WebSocketTransport(socket, services, context.Features.Get<ControlFrameMonitor>(), context.Connection.RemoteIpAddress);
+            await registry.ServeAsync(new ClientSession(transport, services), context.RequestAborted);
             return Results.Empty;
         }).RequireEdgeAdmission();
         app.MapClientApi();

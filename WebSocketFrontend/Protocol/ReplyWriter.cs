@@ -4,20 +4,42 @@ using Microsoft.Extensions.Options;
 
 namespace WebSocketFrontend.Protocol;
 
-/// <summary>Writes server messages: <c>{"event": …, "body": {"action", "requestId", "parameters"}}</c>.</summary>
-public sealed class ReplyWriter(IOptions<ProtocolOptions> options)
+/// <summary>
+/// Writes server messages: the body <c>{"action", "requestId", "parameters"}</c>, wrapped by a transport's
+/// <see cref="FrameFormat"/> (on <c>/ws</c>, <c>{"event": …, "body": {…}}</c>).
+/// </summary>
+public sealed class ReplyWriter
 {
-    private readonly string _event = options.Value.ReplyEvent;
+    private readonly FrameFormat _format;
+
+    /// <summary>The writer of the raw <c>/ws</c> envelope, with <see cref="ProtocolOptions.ReplyEvent"/>.</summary>
+    public ReplyWriter(IOptions<ProtocolOptions> options)
+        : this(new EnvelopeFormat(options.Value.ReplyEvent))
+    {
+    }
+
+    /// <summary>A writer of frames in <paramref name="format"/>.</summary>
+    public ReplyWriter(FrameFormat format) => _format = format;
 
     /// <summary>One frame with the given action and parameters, written by <paramref name="parameters"/>.</summary>
-    public byte[] Write<TState>(string action, string? requestIdJson, TState state, Action<Utf8JsonWriter, TState> parameters)
+    public byte[] Write<TState>(string action, string? requestIdJson, TState state, Action<Utf8JsonWriter, TState> parameters) =>
+        Write(action, requestIdJson, null, state, parameters);
+
+    /// <summary>The reply to <paramref name="request"/>: its request id echoed, and routed by its transport context.</summary>
+    public byte[] Answer<TState>(ClientRequest request, string action, TState state, Action<Utf8JsonWriter, TState> parameters) =>
+        Write(action, request.RequestIdJson, request.Context, state, parameters);
+
+    /// <summary>
+    /// One frame with the given action and parameters; <paramref name="context"/> is the transport context of the
+    /// request it answers, or null.
+    /// </summary>
+    public byte[] Write<TState>(string action, string? requestIdJson, object? context, TState state, Action<Utf8JsonWriter, TState> parameters)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
+        _format.WriteStart(buffer, context);
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartObject();
-            writer.WriteString("event"u8, _event);
-            writer.WriteStartObject("body"u8);
             writer.WriteString("action"u8, action);
             if (requestIdJson is not null)
             {
@@ -29,19 +51,23 @@ public sealed class ReplyWriter(IOptions<ProtocolOptions> options)
             parameters(writer, state);
             writer.WriteEndObject();
             writer.WriteEndObject();
-            writer.WriteEndObject();
         }
 
+        _format.WriteEnd(buffer, context);
         return buffer.WrittenSpan.ToArray();
     }
 
     /// <summary>A reply with empty parameters.</summary>
     public byte[] Write(string action, string? requestIdJson) =>
-        Write(action, requestIdJson, 0, static (_, _) => { });
+        Write(action, requestIdJson, null, 0, static (_, _) => { });
+
+    /// <summary>The reply to <paramref name="request"/>, with empty parameters.</summary>
+    public byte[] Answer(ClientRequest request, string action) =>
+        Write(action, request.RequestIdJson, request.Context, 0, static (_, _) => { });
 
     /// <summary>The <c>error</c> reply of PROTOCOL.md.</summary>
-    public byte[] Error(string code, string message, string? request, string? requestIdJson) =>
-        Write("error", requestIdJson, (code, message, request), static (w, s) =>
+    public byte[] Error(string code, string message, string? request, string? requestIdJson, object? context = null) =>
+        Write("error", requestIdJson, context, (code, message, request), static (w, s) =>
         {
             w.WriteString("code"u8, s.code);
             w.WriteString("message"u8, s.message);

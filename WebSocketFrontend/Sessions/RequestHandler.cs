@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -11,13 +10,12 @@ using WebSocketFrontend.Protocol;
 
 namespace WebSocketFrontend.Sessions;
 
-/// <summary>The actions of PROTOCOL.md: each turns a request into grain calls and one reply frame.</summary>
+/// <summary>
+/// The actions of PROTOCOL.md: each turns a request into grain calls and one reply frame, written in the session's
+/// format. What a login changes on the connection (mailbox, directory, pushes) is the <see cref="ClientSession"/>'s.
+/// </summary>
 public sealed partial class RequestHandler(
     IGrainFactory grains,
-    ReplyWriter replies,
-    FrontendIdentity frontend,
-    FrontendObserver observer,
-    DirectoryUpdates directory,
     AddressBudgets budgets,
     IOptions<ProtocolOptions> options,
     ILogger<RequestHandler> logger)
@@ -35,14 +33,10 @@ public sealed partial class RequestHandler(
 
     private readonly byte[]? _registrationKeyDigest = options.Value.RegistrationKey is { Length: > 0 } key ? SHA256.HashData(Encoding.UTF8.GetBytes(key)) : null;
 
-    /// <summary>How long a session or a directory lease stays valid without renewal: three renewal periods.</summary>
-    public TimeSpan SessionValidity => _options.SessionRenewInterval * 3;
-
-    public TimeSpan DirectoryLease => _options.DirectoryLease;
-
     /// <summary>Answers one request. Every failure becomes an <c>error</c> reply; nothing here closes the socket.</summary>
-    public async Task<Reply> HandleAsync(WebSocketSession session, ClientRequest request, CancellationToken cancellationToken)
+    public async Task<Reply> HandleAsync(ClientSession session, ClientRequest request, CancellationToken cancellationToken)
     {
+        var replies = session.Replies;
         var action = KnownActions.Contains(request.Action) ? request.Action : "unknown";
         using var timer = GatewayMetrics.RequestDuration.WithLabels(action).NewTimer();
         try
@@ -57,14 +51,14 @@ public sealed partial class RequestHandler(
             {
                 "register" => await RegisterAsync(session, request),
                 "login" => await LoginAsync(session, request),
-                "update" => await UpdateAsync(request),
+                "update" => await UpdateAsync(session, request),
                 "send" => await SendAsync(session, request),
                 "ack" => await AckAsync(session, request),
                 "logout" => await LogoutAsync(session, request),
-                "delete" => await DeleteAsync(request),
+                "delete" => await DeleteAsync(session, request),
                 "online" => await OnlineAsync(session, request),
                 "rotate" => await RotateAsync(session, request),
-                "ping" => replies.Write("pinged", request.RequestIdJson),
+                "ping" => replies.Answer(request, "pinged"),
                 _ => throw new ProtocolException(ErrorCodes.UnknownAction, $"Unknown action '{request.Action}'."),
             };
             GatewayMetrics.Requests.WithLabels(action, "ok").Inc();
@@ -83,7 +77,7 @@ public sealed partial class RequestHandler(
             }
 
             GatewayMetrics.Requests.WithLabels(action, ex.Code).Inc();
-            return replies.Error(ex.Code, ex.Message, request.Action, request.RequestIdJson);
+            return replies.Error(ex.Code, ex.Message, request.Action, request.RequestIdJson, request.Context);
         }
         catch (Exception ex)
         {
@@ -96,30 +90,11 @@ public sealed partial class RequestHandler(
             }
 
             GatewayMetrics.Requests.WithLabels(action, ErrorCodes.Unavailable).Inc();
-            return replies.Error(ErrorCodes.Unavailable, "Storage or cluster unavailable; nothing was changed, retry later.", request.Action, request.RequestIdJson);
+            return replies.Error(ErrorCodes.Unavailable, SendOutcome.UnavailableMessage, request.Action, request.RequestIdJson, request.Context);
         }
     }
 
-    /// <summary>Logs a closed socket out: its mailbox and the online directory forget it.</summary>
-    public async Task OnSessionEndedAsync(WebSocketSession session)
-    {
-        if (session.Login is not { } login || !session.ClearLogin(login))
-        {
-            return;
-        }
-
-        try
-        {
-            await ForgetAsync(session.Id, login);
-        }
-        catch (Exception ex)
-        {
-            // The mailbox stops pushing when the session's validity runs out; the directory entry goes with the lease.
-            LogSessionCleanupFailed(logger, ex, session.Id);
-        }
-    }
-
-    private async Task<Reply> RegisterAsync(WebSocketSession session, ClientRequest request)
+    private async Task<Reply> RegisterAsync(ClientSession session, ClientRequest request)
     {
         var information = ReadInformation(request.Parameters);
         if (_registrationKeyDigest is not null && !budgets.MayCheckToken(session.RemoteAddress))
@@ -144,128 +119,31 @@ public sealed partial class RequestHandler(
 
         var token = TokenDigest.NewToken();
         var id = await grains.Grain<IClientGrain>(TokenDigest.Of(token)).Register(information);
-        return replies.Write("registered", request.RequestIdJson, (token, id), static (w, s) =>
+        return session.Replies.Answer(request, "registered", (token, id), static (w, s) =>
         {
             w.WriteString("token"u8, s.token);
             w.WriteNumber("id"u8, s.id);
         });
     }
 
-    private async Task<Reply> LoginAsync(WebSocketSession session, ClientRequest request)
+    private async Task<Reply> LoginAsync(ClientSession session, ClientRequest request)
     {
         var ackMode = OptionalBool(request.Parameters, "ack");
         var digest = TokenDigest.Of(ReadToken(request.Parameters));
         var client = await grains.Grain<IClientGrain>(digest).Get() ?? throw InvalidToken();
-        if (session.Login is { } previous && session.ClearLogin(previous))
-        {
-            await ForgetAsync(session.Id, previous);
-        }
-
-        var registration = new SessionRegistration(session.Id, frontend.Id, observer.Reference, ackMode);
-        var mailbox = grains.Grain<IClientIdGrain>(client.Id);
-
-        // Pushes that race this login wait until its reply is queued, so the queue comes first.
-        session.BeginLogin();
-        var queue = await mailbox.Attach(registration, SessionValidity);
-        var login = new SessionLogin(client.Id, digest, registration);
-        session.SetLogin(login);
-        try
-        {
-            await directory.AddAsync(new OnlineEntry(session.Id, client.Id, frontend.Id));
-        }
-        catch (Exception ex) when (ex is not ProtocolException)
-        {
-            // Half a login is no login: the client hears 'unavailable' and its mailbox lets the session go.
-            session.ClearLogin(login);
-            await mailbox.Detach(session.Id);
-            throw;
-        }
-
-        GatewayMetrics.LoginQueueLength.Observe(queue.Length);
-        var pageLength = PageLength(queue, 0);
-        var page = queue[..pageLength];
-        var frame = replies.Write("logged", request.RequestIdJson, (client, page), static (w, s) =>
-        {
-            w.WriteStartArray("queue"u8);
-            foreach (var response in s.page)
-            {
-                ResponseJson.WriteObject(w, response);
-            }
-
-            w.WriteEndArray();
-            w.WriteNumber("id"u8, s.client.Id);
-
-            // Extension: the stored information, so a client that lost its own copy gets it back.
-            w.WritePropertyName("information"u8);
-            w.WriteRawValue(UnicodeText.SanitizeJson(s.client.Information.Json), skipInputValidation: true);
-        });
-
-        // Without acknowledgements a response is done once the frame carrying it is written; the mailbox
-        // hears it once per page, so a long queue costs a few writes, and a socket that dies midway gets
-        // at most a page again.
-        Func<Task>? Done(int end) => ackMode || end == 0 ? null : () => mailbox.Acknowledge(session.Id, queue[end - 1].Seq);
-        return new Reply(frame, Done(pageLength), FollowingPages(queue, pageLength, Done));
+        return await session.LoginAsync(client, digest, ackMode, request);
     }
 
-    /// <summary>
-    /// How many responses from <paramref name="start"/> make one page: at most <see cref="ProtocolOptions.LoginPageBytes"/>
-    /// of them, and at least one, so that every page makes progress.
-    /// </summary>
-    private int PageLength(ImmutableArray<PendingResponse> queue, int start)
-    {
-        var end = start;
-        long bytes = 0;
-        while (end < queue.Length)
-        {
-            bytes += ResponseJson.MaxBytes(queue[end]);
-            if (end > start && bytes > _options.LoginPageBytes)
-            {
-                break;
-            }
-
-            end++;
-        }
-
-        return end - start;
-    }
-
-    /// <summary>
-    /// The responses a login's page left out, as <c>response</c> pushes in order, each page's last frame
-    /// followed by <paramref name="done"/> of where it ends.
-    /// </summary>
-    private List<Reply>? FollowingPages(ImmutableArray<PendingResponse> queue, int start, Func<int, Func<Task>?> done)
-    {
-        if (start == queue.Length)
-        {
-            return null;
-        }
-
-        var frames = new List<Reply>(queue.Length - start);
-        while (start < queue.Length)
-        {
-            var end = start + PageLength(queue, start);
-            for (var i = start; i < end; i++)
-            {
-                var push = replies.Write("response", null, queue[i], ResponseJson.Write);
-                frames.Add(new Reply(push, i == end - 1 ? done(end) : null));
-            }
-
-            start = end;
-        }
-
-        return frames;
-    }
-
-    private async Task<Reply> UpdateAsync(ClientRequest request)
+    private async Task<Reply> UpdateAsync(ClientSession session, ClientRequest request)
     {
         var token = ReadToken(request.Parameters);
         var information = ReadInformation(request.Parameters);
         _ = await grains.Grain<IClientGrain>(TokenDigest.Of(token)).Update(information)
             ?? throw InvalidToken();
-        return replies.Write("updated", request.RequestIdJson);
+        return session.Replies.Answer(request, "updated");
     }
 
-    private async Task<Reply> SendAsync(WebSocketSession session, ClientRequest request)
+    private async Task<Reply> SendAsync(ClientSession session, ClientRequest request)
     {
         if (_options.ClientSend == ClientSendPolicy.None)
         {
@@ -278,38 +156,43 @@ public sealed partial class RequestHandler(
 
         // A socket sending with the token it logged in with is known already: its mailbox logs it
         // out if the client is deleted, so the login vouches for the token without another call.
-        var senderId = session.Login is { } login && login.Digest == digest
+        var senderId = session.LoginWith(digest) is { } login
             ? login.ClientId
             : (await grains.Grain<IClientGrain>(digest).Get() ?? throw InvalidToken()).Id;
         var result = to > 0
             ? await grains.Grain<IClientIdGrain>(to).SendFromClient(senderId, payload, _options.ClientSend == ClientSendPolicy.Contacts)
             : new SendResult(SendStatus.NotFound, 0);
         GatewayMetrics.CountSent(result);
-        return replies.Write("sent", request.RequestIdJson, Sent(result, to), static (w, r) =>
+        if (SendOutcome.ErrorOf(result, to) is { } refused)
+        {
+            throw refused;
+        }
+
+        return session.Replies.Answer(request, "sent", result, static (w, r) =>
         {
             w.WriteNumber("seq"u8, r.Seq);
-            w.WriteString("delivered"u8, r.Status == SendStatus.Online ? "online" : "queued");
+            w.WriteString("delivered"u8, SendOutcome.Delivered(r));
         });
     }
 
-    private async Task<Reply> RotateAsync(WebSocketSession session, ClientRequest request)
+    private async Task<Reply> RotateAsync(ClientSession session, ClientRequest request)
     {
         var digest = TokenDigest.Of(ReadToken(request.Parameters));
         var token = TokenDigest.NewToken();
         var next = TokenDigest.Of(token);
 
         // The session logged in with this token survives the move; any other session of the client used the old token and ends.
-        var login = session.Login is { } current && current.Digest == digest ? current : null;
+        var login = session.LoginWith(digest);
         _ = await grains.Grain<IClientGrain>(digest).Rotate(next, login?.Registration.SessionId, evenIfExpired: false) ?? throw InvalidToken();
         if (login is not null)
         {
-            session.ReplaceLogin(login, login with { Digest = next });
+            session.Rotated(login, next);
         }
 
-        return replies.Write("rotated", request.RequestIdJson, token, static (w, t) => w.WriteString("token"u8, t));
+        return session.Replies.Answer(request, "rotated", token, static (w, t) => w.WriteString("token"u8, t));
     }
 
-    private async Task<Reply> AckAsync(WebSocketSession session, ClientRequest request)
+    private async Task<Reply> AckAsync(ClientSession session, ClientRequest request)
     {
         var upTo = RequireLong(request.Parameters, "upTo");
         var login = session.Login ?? throw NotLoggedIn();
@@ -323,28 +206,27 @@ public sealed partial class RequestHandler(
             throw NotLoggedIn();
         }
 
-        return replies.Write("acked", request.RequestIdJson, upTo, static (w, u) => w.WriteNumber("upTo"u8, u));
+        return session.Replies.Answer(request, "acked", upTo, static (w, u) => w.WriteNumber("upTo"u8, u));
     }
 
-    private async Task<Reply> LogoutAsync(WebSocketSession session, ClientRequest request)
+    private async Task<Reply> LogoutAsync(ClientSession session, ClientRequest request)
     {
-        if (session.Login is not { } login || !session.ClearLogin(login))
+        if (!await session.LogoutAsync())
         {
             throw NotLoggedIn();
         }
 
-        await ForgetAsync(session.Id, login);
-        return replies.Write("loggedOut", request.RequestIdJson, 0, static (w, _) => w.WriteString("reason"u8, "logout"));
+        return session.Replies.Answer(request, "loggedOut", 0, static (w, _) => w.WriteString("reason"u8, "logout"));
     }
 
-    private async Task<Reply> DeleteAsync(ClientRequest request)
+    private async Task<Reply> DeleteAsync(ClientSession session, ClientRequest request)
     {
         var token = ReadToken(request.Parameters);
         var id = await grains.Grain<IClientGrain>(TokenDigest.Of(token)).Delete() ?? throw InvalidToken();
-        return replies.Write("deleted", request.RequestIdJson, id, static (w, i) => w.WriteNumber("id"u8, i));
+        return session.Replies.Answer(request, "deleted", id, static (w, i) => w.WriteNumber("id"u8, i));
     }
 
-    private async Task<Reply> OnlineAsync(WebSocketSession session, ClientRequest request)
+    private async Task<Reply> OnlineAsync(ClientSession session, ClientRequest request)
     {
         if (!_options.ClientsMayListOnline)
         {
@@ -360,22 +242,8 @@ public sealed partial class RequestHandler(
         }
 
         var page = OnlinePage.Of(await OnlineDirectory.OnlineClientIdsAsync(grains), after, (int)limit);
-        return replies.Write("online", request.RequestIdJson, page, OnlinePage.Write);
+        return session.Replies.Answer(request, "online", page, OnlinePage.Write);
     }
-
-    /// <summary>Tells the mailbox and the directory that this socket's login is over.</summary>
-    private async Task ForgetAsync(string sessionId, SessionLogin login)
-    {
-        await grains.Grain<IClientIdGrain>(login.ClientId).Detach(sessionId);
-        await directory.RemoveAsync(sessionId);
-    }
-
-    private static SendResult Sent(SendResult result, int to) => result.Status switch
-    {
-        SendStatus.NotFound => throw new ProtocolException(ErrorCodes.NotFound, $"No client has id {to}."),
-        SendStatus.QueueFull => throw new ProtocolException(ErrorCodes.QueueFull, $"The queue of client {to} is full; retry later."),
-        _ => result,
-    };
 
     private static string ReadToken(JsonElement parameters)
     {
@@ -397,7 +265,7 @@ public sealed partial class RequestHandler(
         return CryptographicOperations.FixedTimeEquals(given, _registrationKeyDigest);
     }
 
-    private void ChargeFailure(WebSocketSession session)
+    private void ChargeFailure(ClientSession session)
     {
         EdgeMetrics.TokenFailures.Inc();
         budgets.RecordTokenFailure(session.RemoteAddress);
@@ -492,7 +360,4 @@ public sealed partial class RequestHandler(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Request '{Action}' failed on storage or cluster; answered 'unavailable'")]
     private static partial void LogUnavailable(ILogger logger, Exception exception, string action);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not log socket {ConnectionId} out of its mailbox and the online directory")]
-    private static partial void LogSessionCleanupFailed(ILogger logger, Exception exception, string connectionId);
 }

@@ -1,25 +1,24 @@
 using System.Collections.Concurrent;
-using System.Net.WebSockets;
 using Microsoft.Extensions.Options;
 using WebSocketFrontend.Protocol;
 
 namespace WebSocketFrontend.Sessions;
 
 /// <summary>
-/// The open sockets of this frontend. On shutdown it closes them all before the hosted services
+/// The open connections of this frontend, whatever their transport. On shutdown it closes them all before the hosted services
 /// (the co-hosted silo among them) stop, so that their sessions can still be logged out.
 /// </summary>
 public sealed partial class SessionRegistry(IOptions<ProtocolOptions> options, ILogger<SessionRegistry> logger) : IHostedLifecycleService
 {
-    private readonly ConcurrentDictionary<string, (WebSocketSession Session, Task Running)> _sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (ClientSession Session, Task Running)> _sessions = new(StringComparer.Ordinal);
 
     public int Count => _sessions.Count;
 
     /// <summary>The open sockets at this moment.</summary>
-    public IEnumerable<WebSocketSession> Sessions => _sessions.Values.Select(e => e.Session);
+    public IEnumerable<ClientSession> Sessions => _sessions.Values.Select(e => e.Session);
 
-    /// <summary>Serves a socket until it closes.</summary>
-    public async Task ServeAsync(WebSocketSession session, CancellationToken requestAborted)
+    /// <summary>Serves a session until it closes: the entry point of every transport, with a new <see cref="ClientSession"/> over it.</summary>
+    public async Task ServeAsync(ClientSession session, CancellationToken requestAborted)
     {
         var running = session.RunAsync(requestAborted);
         _sessions[session.Id] = (session, running);
@@ -34,7 +33,7 @@ public sealed partial class SessionRegistry(IOptions<ProtocolOptions> options, I
         }
     }
 
-    public bool TryGet(string connectionId, out WebSocketSession? session)
+    public bool TryGet(string connectionId, out ClientSession? session)
     {
         var found = _sessions.TryGetValue(connectionId, out var entry);
         session = entry.Session;
@@ -52,7 +51,7 @@ public sealed partial class SessionRegistry(IOptions<ProtocolOptions> options, I
         LogClosingAll(logger, open.Length);
         foreach (var (session, _) in open)
         {
-            session.RequestClose(WebSocketCloseStatus.EndpointUnavailable, "server shutting down");
+            session.RequestClose(CloseReason.GoingAway, "server shutting down");
         }
 
         // Each session aborts itself after the close timeout; this bound only guards against a stuck one.

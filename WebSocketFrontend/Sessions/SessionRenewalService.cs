@@ -15,8 +15,6 @@ public sealed partial class SessionRenewalService(
     SessionRegistry registry,
     IGrainFactory grains,
     FrontendIdentity frontend,
-    FrontendObserver observer,
-    RequestHandler handler,
     IOptions<ProtocolOptions> options,
     TimeProvider time,
     ILogger<SessionRenewalService> logger) : BackgroundService
@@ -58,20 +56,10 @@ public sealed partial class SessionRenewalService(
         var logged = registry.Sessions.Where(s => s.Login is not null).ToArray();
         return Parallel.ForEachAsync(logged, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken }, async (session, _) =>
         {
-            if (session.Login is not { } login)
-            {
-                return;
-            }
-
             try
             {
                 // Bounded per call: a call lost with a dying silo must not hold up the rest of the round.
-                var renewal = grains.Grain<IClientIdGrain>(login.ClientId).Renew(login.Registration, handler.SessionValidity);
-                if (!await renewal.WaitAsync(_options.SessionRenewInterval, cancellationToken))
-                {
-                    // Another socket took the client over while this one could not be told.
-                    await observer.LoggedOut(session.Id, "takeover");
-                }
+                await session.RenewAsync(_options.SessionRenewInterval, cancellationToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
@@ -89,7 +77,7 @@ public sealed partial class SessionRenewalService(
         try
         {
             // Bounded per shard, like sessions: one lost call must not let the other shards' leases lapse.
-            if (await directory.Renew(frontend.Id, handler.DirectoryLease).WaitAsync(_options.DirectoryLeaseInterval, cancellationToken))
+            if (await directory.Renew(frontend.Id, _options.DirectoryLease).WaitAsync(_options.DirectoryLeaseInterval, cancellationToken))
             {
                 return;
             }
@@ -99,7 +87,7 @@ public sealed partial class SessionRenewalService(
                 .Where(s => OnlineDirectory.ShardOf(s.Id) == shard && s.Login is not null)
                 .Select(s => new OnlineEntry(s.Id, s.Login!.ClientId, frontend.Id))
                 .ToImmutableArray();
-            await directory.Restore(frontend.Id, entries, handler.DirectoryLease).WaitAsync(_options.DirectoryLeaseInterval, cancellationToken);
+            await directory.Restore(frontend.Id, entries, _options.DirectoryLease).WaitAsync(_options.DirectoryLeaseInterval, cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

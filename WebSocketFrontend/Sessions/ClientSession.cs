@@ -1,34 +1,26 @@
-using System.Buffers;
-using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Threading.Channels;
-using Microsoft.AspNetCore.Connections;
 using WebSocketFrontend.Hosting;
 using WebSocketFrontend.Protocol;
 
 namespace WebSocketFrontend.Sessions;
 
 /// <summary>
-/// One open socket: a receive loop that assembles frames up to the size cap and answers requests in
-/// order, and a send loop that is the socket's only writer, fed by a bounded outbox.
+/// One client connection, whatever transport carries it: a receive loop that answers requests in order, and a
+/// send loop that is the transport's only writer, fed by a bounded outbox. It owns the connection's login (see
+/// the other part of this class), the pushes and their claims, the request budget and the timeouts that are no
+/// transport's own.
 /// </summary>
-public sealed partial class WebSocketSession : IDisposable
+public sealed partial class ClientSession : IDisposable
 {
-    private const int FirstChunkBytes = 4096;
-
-    private readonly WebSocket _socket;
+    private readonly IClientTransport _transport;
     private readonly SessionServices _services;
     private readonly ProtocolOptions _options;
     private readonly Channel<Outgoing> _outbox;
     private readonly CancellationTokenSource _abort = new();
     private readonly RequestBudget _budget;
-    private readonly ITimer _idleTimer;
     private readonly ITimer _authenticationTimer;
     private ITimer? _closeDeadline;
-
-    // Armed while a started message waits for more of itself; made on first need, as most messages arrive whole.
-    private ITimer? _frameDeadline;
-    private bool _frameDeadlineArmed;
     private int _closing;
     private volatile SessionLogin? _login;
 
@@ -43,12 +35,11 @@ public sealed partial class WebSocketSession : IDisposable
     // Pushes wait while a login is answered, so that no response overtakes the 'logged' frame.
     private TaskCompletionSource _loginGate = CompletedGate();
 
-    /// <param name="socket">The accepted WebSocket.</param>
-    /// <param name="services">What every socket shares.</param>
-    /// <param name="controlFrames">Sees the peer's ping and pong frames, which the WebSocket answers without telling; they count against the request budget.</param>
-    public WebSocketSession(WebSocket socket, SessionServices services, ControlFrameMonitor? controlFrames = null)
+    /// <param name="transport">What carries the frames; bound to this session here.</param>
+    /// <param name="services">What every session shares.</param>
+    public ClientSession(IClientTransport transport, SessionServices services)
     {
-        _socket = socket;
+        _transport = transport;
         _services = services;
         _options = services.Options;
         Id = NewConnectionId();
@@ -58,22 +49,19 @@ public sealed partial class WebSocketSession : IDisposable
             FullMode = BoundedChannelFullMode.Wait,
         });
         _budget = new RequestBudget(_options.RequestsPerSecond, _options.RequestBurst, services.Time);
-        _idleTimer = services.Time.CreateTimer(
-            static s => ((WebSocketSession)s!).RequestClose(WebSocketCloseStatus.EndpointUnavailable, "idle timeout"),
-            this, _options.KeepAliveTimeout, Timeout.InfiniteTimeSpan);
         _authenticationTimer = services.Time.CreateTimer(
-            static s => ((WebSocketSession)s!).OnAuthenticationTimeout(),
+            static s => ((ClientSession)s!).OnAuthenticationTimeout(),
             this, _options.AuthenticationTimeout, Timeout.InfiniteTimeSpan);
-        if (controlFrames is not null)
-        {
-            controlFrames.ControlFrameReceived = OnControlFrame;
-        }
+        transport.Bind(this);
     }
 
     /// <summary>The client's address (after trusted proxies), which per-address budgets are charged to.</summary>
-    public System.Net.IPAddress? RemoteAddress { get; init; }
+    public System.Net.IPAddress? RemoteAddress => _transport.RemoteAddress;
 
-    /// <summary>The WebSocket id: 128 random bits, base64url.</summary>
+    /// <summary>Writes this session's frames in its transport's format; a reply to a request is routed by that request's context.</summary>
+    public ReplyWriter Replies => _transport.Replies;
+
+    /// <summary>The session id (the directory's and the mailbox's name for this connection): 128 random bits, base64url.</summary>
     public string Id { get; }
 
     /// <summary>The client logged in on this socket, if any.</summary>
@@ -88,38 +76,38 @@ public sealed partial class WebSocketSession : IDisposable
     /// </summary>
     public long OutboxBytes => Interlocked.Read(ref _outboxBytes);
 
-    /// <summary>Serves the socket until it closes; never throws for anything the peer does.</summary>
+    /// <summary>Serves the connection until it closes; never throws for anything the peer does.</summary>
     public async Task RunAsync(CancellationToken requestAborted)
     {
-        using var aborted = requestAborted.Register(static s => ((WebSocketSession)s!).Abort(), this);
+        using var aborted = requestAborted.Register(static s => ((ClientSession)s!).Abort(), this);
         var sending = SendLoopAsync();
         try
         {
             await ReceiveLoopAsync();
         }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ConnectionAbortedException)
+        catch (Exception ex) when (ex is ConnectionLostException or OperationCanceledException)
         {
             // The peer vanished or the socket was aborted: nothing left to answer.
             LogReceiveEnded(_services.Logger, Id, ex.Message);
         }
         finally
         {
-            RequestClose(WebSocketCloseStatus.NormalClosure, "closing");
-            await _services.Handler.OnSessionEndedAsync(this);
+            RequestClose(CloseReason.Normal, "closing");
+            await EndLoginAsync();
             await sending;
-            await DrainUntilClosedAsync();
+            await _transport.FinishAsync(_abort.Token);
         }
     }
 
     /// <summary>Starts a close handshake; the socket is aborted if it does not finish within the close timeout.</summary>
-    public void RequestClose(WebSocketCloseStatus status, string reason)
+    public void RequestClose(CloseReason status, string reason)
     {
         if (Interlocked.Exchange(ref _closing, 1) != 0)
         {
             return;
         }
 
-        _closeDeadline = _services.Time.CreateTimer(static s => ((WebSocketSession)s!).Abort(), this, _options.CloseTimeout, Timeout.InfiniteTimeSpan);
+        _closeDeadline = _services.Time.CreateTimer(static s => ((ClientSession)s!).Abort(), this, _options.CloseTimeout, Timeout.InfiniteTimeSpan);
         if (!_outbox.Writer.TryWrite(Outgoing.Close(status, reason)))
         {
             // The outbox is full: the peer is not reading, so it gets no handshake.
@@ -153,7 +141,7 @@ public sealed partial class WebSocketSession : IDisposable
         if (Volatile.Read(ref _closing) == 0)
         {
             LogSlowPeer(_services.Logger, Id);
-            RequestClose(WebSocketCloseStatus.PolicyViolation, "too slow");
+            RequestClose(CloseReason.PolicyViolation, "too slow");
         }
 
         return false;
@@ -164,15 +152,6 @@ public sealed partial class WebSocketSession : IDisposable
 
     /// <summary>Releases the pushes held by <see cref="BeginLogin"/>.</summary>
     public void EndLogin() => _loginGate.TrySetResult();
-
-    /// <summary>Records (or clears) the login of this socket.</summary>
-    public void SetLogin(SessionLogin? login) => _login = login;
-
-    /// <summary>Clears the login if it is still <paramref name="login"/>; false when another login replaced it.</summary>
-    public bool ClearLogin(SessionLogin login) => Interlocked.CompareExchange(ref _login, null, login) == login;
-
-    /// <summary>Replaces <paramref name="login"/> with <paramref name="next"/> (a new token of the same session), unless it ended meanwhile.</summary>
-    public bool ReplaceLogin(SessionLogin login, SessionLogin next) => Interlocked.CompareExchange(ref _login, next, login) == login;
 
     /// <summary>
     /// Writes pushed responses behind everything already queued for the socket, answering within
@@ -231,7 +210,7 @@ public sealed partial class WebSocketSession : IDisposable
             if (delivery.TryWithdraw())
             {
                 LogSlowPeer(_services.Logger, Id);
-                RequestClose(WebSocketCloseStatus.PolicyViolation, "too slow");
+                RequestClose(CloseReason.PolicyViolation, "too slow");
                 return false;
             }
 
@@ -248,15 +227,14 @@ public sealed partial class WebSocketSession : IDisposable
     public void Abort()
     {
         _abort.Cancel();
-        _socket.Abort();
+        _transport.Abort();
     }
 
     public void Dispose()
     {
-        _idleTimer.Dispose();
         _authenticationTimer.Dispose();
         _closeDeadline?.Dispose();
-        _frameDeadline?.Dispose();
+        _transport.Dispose();
         _abort.Dispose();
     }
 
@@ -264,166 +242,82 @@ public sealed partial class WebSocketSession : IDisposable
     {
         while (true)
         {
-            // Waiting on an empty buffer holds no memory while the socket is idle.
-            var first = await _socket.ReceiveAsync(Memory<byte>.Empty, _abort.Token);
-            if (first.MessageType == WebSocketMessageType.Close)
+            using var message = await _transport.ReceiveAsync(_abort.Token);
+            if (message.Kind == InboundKind.Closed)
             {
                 return;
             }
 
-            var (message, length, type) = await ReceiveMessageAsync(first);
-            if (message is null)
+            if (message.Kind == InboundKind.TooLarge)
+            {
+                await RefuseOversizedAsync(message.Context);
+                return;
+            }
+
+            var reply = await AnswerAsync(message);
+            var enqueued = await EnqueueAsync(reply);
+            for (var i = 0; enqueued && i < (reply.FollowedBy?.Count ?? 0); i++)
+            {
+                // Behind the reply and before any push that waits for the login: the rest of a login's queue.
+                enqueued = await EnqueueAsync(reply.FollowedBy![i]);
+            }
+
+            EndLogin();
+            if (!enqueued)
             {
                 return;
             }
 
-            try
+            if (_closeForRateLimit)
             {
-                _idleTimer.Change(_options.KeepAliveTimeout, Timeout.InfiniteTimeSpan);
-                var reply = await AnswerAsync(message.AsMemory(0, length), type);
-                var enqueued = await EnqueueAsync(reply);
-                for (var i = 0; enqueued && i < (reply.FollowedBy?.Count ?? 0); i++)
-                {
-                    // Behind the reply and before any push that waits for the login: the rest of a login's queue.
-                    enqueued = await EnqueueAsync(reply.FollowedBy![i]);
-                }
-
-                EndLogin();
-                if (!enqueued)
-                {
-                    return;
-                }
-
-                if (_closeForRateLimit)
-                {
-                    ClosePolicyViolation("rate_limit", "request rate exceeded");
-                    return;
-                }
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(message);
+                ClosePolicyViolation("rate_limit", "request rate exceeded");
+                return;
             }
         }
     }
 
-    /// <summary>Reads one whole message; null when the peer closed or the message was over the cap (then the socket is closing).</summary>
-    private async Task<(byte[]? Message, int Length, WebSocketMessageType Type)> ReceiveMessageAsync(ValueWebSocketReceiveResult first)
+    private async Task RefuseOversizedAsync(object? context)
     {
-        var max = _options.MaxMessageBytes;
-        var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(FirstChunkBytes, max + 1));
-        if (first.EndOfMessage)
-        {
-            // A zero-length message ended in the frame the empty read already took; it still gets its reply.
-            return (buffer, 0, first.MessageType);
-        }
-
-        var count = 0;
-        try
-        {
-            while (true)
-            {
-                if (count == buffer.Length)
-                {
-                    if (count > max)
-                    {
-                        await RefuseOversizedAsync();
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        return (null, 0, default);
-                    }
-
-                    var grown = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, max + 1));
-                    buffer.AsSpan(0, count).CopyTo(grown);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = grown;
-                }
-
-                var receiving = _socket.ReceiveAsync(buffer.AsMemory(count), _abort.Token);
-                if (!receiving.IsCompleted)
-                {
-                    // The message has started and the rest is not here: from now on it has a deadline.
-                    ArmFrameDeadline();
-                }
-
-                var result = await receiving;
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    return (null, 0, default);
-                }
-
-                count += result.Count;
-                if (count > max)
-                {
-                    await RefuseOversizedAsync();
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    return (null, 0, default);
-                }
-
-                if (result.EndOfMessage)
-                {
-                    return (buffer, count, result.MessageType);
-                }
-            }
-        }
-        catch
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            throw;
-        }
-        finally
-        {
-            DisarmFrameDeadline();
-        }
-    }
-
-    private void ArmFrameDeadline()
-    {
-        if (_frameDeadlineArmed)
-        {
-            return;
-        }
-
-        _frameDeadline ??= _services.Time.CreateTimer(
-            static s => ((WebSocketSession)s!).ClosePolicyViolation("frame_timeout", "message not finished in time"),
-            this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _frameDeadline.Change(_options.FrameTimeout, Timeout.InfiniteTimeSpan);
-        _frameDeadlineArmed = true;
-    }
-
-    private void DisarmFrameDeadline()
-    {
-        if (_frameDeadlineArmed)
-        {
-            _frameDeadline!.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            _frameDeadlineArmed = false;
-        }
-    }
-
-    private async Task RefuseOversizedAsync()
-    {
-        var error = _services.Replies.Error(ErrorCodes.TooLarge, $"The message is larger than {_options.MaxMessageBytes} bytes.", null, null);
+        var error = Replies.Error(ErrorCodes.TooLarge, $"The message is larger than {_options.MaxMessageBytes} bytes.", null, null, context);
         await EnqueueAsync(new Reply(error));
-        RequestClose(WebSocketCloseStatus.MessageTooBig, "message too big");
+        RequestClose(CloseReason.TooBig, "message too big");
     }
 
-    private async Task<Reply> AnswerAsync(ReadOnlyMemory<byte> frame, WebSocketMessageType type)
+    private async Task<Reply> AnswerAsync(InboundMessage message)
     {
-        if (type != WebSocketMessageType.Text)
+        if (message.Kind == InboundKind.Refused)
         {
-            return _services.Replies.Error(ErrorCodes.BadRequest, "Binary frames are not accepted; send the envelope as text.", null, null);
+            var refusal = message.Error!;
+            return Replies.Error(refusal.Code, refusal.Message, refusal.Action, refusal.RequestIdJson, message.Context);
         }
 
-        // Every frame counts against the budget, garbage included; it is parsed first so that even
+        // Every message counts against the budget, garbage included; it is parsed first so that even
         // a refusal echoes what could be read of it.
-        var parsed = RequestParser.TryParse(frame, out var request, out var error);
+        ClientRequest? request;
+        RequestError? error;
+        bool parsed;
+        if (message.Kind == InboundKind.Envelope)
+        {
+            parsed = RequestParser.TryParse(message.Envelope, out request, out error);
+        }
+        else
+        {
+            (request, error) = (message.Request, message.Error);
+            parsed = request is not null;
+        }
+
         using (request)
         {
+            if (request is not null)
+            {
+                request.Context = message.Context;
+            }
+
             if (!_budget.TryTake())
             {
                 _closeForRateLimit |= RateLimitedTooOften();
-                return _services.Replies.Error(ErrorCodes.RateLimited, "Too many requests on this connection; slow down.",
-                    request?.Action ?? error?.Action, request?.RequestIdJson ?? error?.RequestIdJson);
+                return Replies.Error(ErrorCodes.RateLimited, "Too many requests on this connection; slow down.",
+                    request?.Action ?? error?.Action, request?.RequestIdJson ?? error?.RequestIdJson, message.Context);
             }
 
             if (parsed)
@@ -432,15 +326,16 @@ public sealed partial class WebSocketSession : IDisposable
             }
 
             GatewayMetrics.Requests.WithLabels("invalid", error!.Code).Inc();
-            return _services.Replies.Error(error.Code, error.Message, error.Action, error.RequestIdJson);
+            return Replies.Error(error.Code, error.Message, error.Action, error.RequestIdJson, message.Context);
         }
     }
 
     /// <summary>
-    /// A ping or pong from the peer (the WebSocket has answered it already): it costs a request from the budget,
-    /// and one over the budget counts as a <c>rate_limited</c> answer. Runs on the receive loop, inside its read.
+    /// A message the transport handled itself (a WebSocket ping or pong, which the WebSocket has answered already):
+    /// it costs a request from the budget, and one over the budget counts as a <c>rate_limited</c> answer.
+    /// Called on the receive loop, inside the transport's read.
     /// </summary>
-    private void OnControlFrame()
+    public void ChargeTransportMessage()
     {
         if (!_budget.TryTake() && RateLimitedTooOften())
         {
@@ -461,8 +356,8 @@ public sealed partial class WebSocketSession : IDisposable
         return ++_rateLimited > _options.MaxRateLimitedBeforeClose;
     }
 
-    /// <summary>Closes with 1008 (policy violation) for one of the per-socket limits, counted by <paramref name="limit"/>.</summary>
-    private void ClosePolicyViolation(string limit, string reason)
+    /// <summary>Closes with 1008 (policy violation) for one of the per-connection limits, counted by <paramref name="limit"/>.</summary>
+    public void ClosePolicyViolation(string limit, string reason)
     {
         if (Volatile.Read(ref _closing) != 0)
         {
@@ -471,7 +366,7 @@ public sealed partial class WebSocketSession : IDisposable
 
         GatewayMetrics.PolicyCloses.WithLabels(limit).Inc();
         LogPolicyClose(_services.Logger, Id, reason);
-        RequestClose(WebSocketCloseStatus.PolicyViolation, reason);
+        RequestClose(CloseReason.PolicyViolation, reason);
     }
 
     /// <summary>
@@ -546,11 +441,7 @@ public sealed partial class WebSocketSession : IDisposable
             {
                 if (item.Frame is null)
                 {
-                    if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-                    {
-                        await _socket.CloseOutputAsync(item.CloseStatus, item.CloseReason, _abort.Token);
-                    }
-
+                    await _transport.CloseAsync(item.CloseStatus, item.CloseDescription!, _abort.Token);
                     break;
                 }
 
@@ -562,12 +453,12 @@ public sealed partial class WebSocketSession : IDisposable
                     continue;
                 }
 
-                await _socket.SendAsync(item.Frame, WebSocketMessageType.Text, endOfMessage: true, _abort.Token);
+                await _transport.SendAsync(item.Frame, _abort.Token);
                 Release(item.Frame.Length);
                 item.Written?.TrySetResult(true);
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception ex) when (ex is ConnectionLostException or OperationCanceledException or ObjectDisposedException)
         {
             LogSendEnded(_services.Logger, Id, ex.Message);
             Abort();
@@ -584,36 +475,6 @@ public sealed partial class WebSocketSession : IDisposable
         }
     }
 
-    /// <summary>After our close frame, waits (bounded by the close deadline) for the peer's.</summary>
-    private async Task DrainUntilClosedAsync()
-    {
-        if (_socket.State != WebSocketState.CloseSent)
-        {
-            return;
-        }
-
-        var discard = ArrayPool<byte>.Shared.Rent(FirstChunkBytes);
-        try
-        {
-            while (_socket.State == WebSocketState.CloseSent)
-            {
-                var result = await _socket.ReceiveAsync(discard.AsMemory(), _abort.Token);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ConnectionAbortedException)
-        {
-            // The deadline aborted the socket or the peer dropped it: either way it is closed.
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(discard);
-        }
-    }
-
     private void OnAuthenticationTimeout()
     {
         if (Volatile.Read(ref _closing) != 0)
@@ -623,7 +484,7 @@ public sealed partial class WebSocketSession : IDisposable
 
         Edge.EdgeMetrics.AuthenticationTimeouts.Inc();
         LogAuthenticationTimeout(_services.Logger, Id);
-        RequestClose(WebSocketCloseStatus.PolicyViolation, "authentication timeout");
+        RequestClose(CloseReason.PolicyViolation, "authentication timeout");
     }
 
     private static TaskCompletionSource CompletedGate()
@@ -654,9 +515,9 @@ public sealed partial class WebSocketSession : IDisposable
     private static partial void LogSlowPeer(ILogger logger, string connectionId);
 
     private readonly record struct Outgoing(
-        byte[]? Frame, TaskCompletionSource<bool>? Written, WebSocketCloseStatus CloseStatus = default, string? CloseReason = null, Delivery? Delivery = null)
+        byte[]? Frame, TaskCompletionSource<bool>? Written, CloseReason CloseStatus = default, string? CloseDescription = null, Delivery? Delivery = null)
     {
-        public static Outgoing Close(WebSocketCloseStatus status, string reason) => new(null, null, status, reason);
+        public static Outgoing Close(CloseReason status, string reason) => new(null, null, status, reason);
     }
 
     /// <summary>The frames of one push: claimed by the send loop, or withdrawn by their deliverer, never both.</summary>
