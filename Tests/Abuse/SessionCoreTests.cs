@@ -1,0 +1,162 @@
+using System.Buffers;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.Extensions.Time.Testing;
+using WebSocketFrontend.Protocol;
+using WebSocketFrontend.Sessions;
+
+namespace Tests.Abuse;
+
+/// <summary>
+/// The session core behind a transport other than <c>/ws</c>: requests handed over as parsed bodies, replies written
+/// in the transport's own frame format and routed by the request's transport context, pushes written as events.
+/// </summary>
+public sealed class SessionCoreTests
+{
+    [Fact]
+    public async Task AReplyIsWrittenInTheTransportsFormatWithItsRequestsContextAndAPushWithout()
+    {
+        var (transport, session, running) = Start();
+
+        transport.Hand(Body("""{"action":"ping","requestId":7}"""), context: 42L);
+        var reply = await transport.NextFrameAsync();
+        Assert.Equal("""ack 42:{"action":"pinged","requestId":7,"parameters":{}}.""", reply);
+
+        Assert.True(session.TryPush(session.Replies.Write("response", null, 3, static (w, s) => w.WriteNumber("seq"u8, s))));
+        Assert.Equal("""event:{"action":"response","parameters":{"seq":3}}.""", await transport.NextFrameAsync());
+
+        transport.Hand(InboundMessage.Closed);
+        await running.WaitAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(CloseReason.Normal, transport.ClosedWith);
+    }
+
+    [Fact]
+    public async Task ABodyTheTransportParsedIsCheckedAsAnEnvelopesBodyIs()
+    {
+        var (transport, _, running) = Start();
+
+        transport.Hand(Body("""{"action":"ping","requestId":true}"""), context: 1L);
+        var (route, error) = Split(await transport.NextFrameAsync());
+        Assert.Equal("ack 1", route);
+        Assert.Equal("error", error.GetProperty("action").GetString());
+        Assert.False(error.TryGetProperty("requestId", out _));
+        Assert.Equal("bad_request", error.GetProperty("parameters").GetProperty("code").GetString());
+        Assert.Equal("'requestId' must be a string or a number.", error.GetProperty("parameters").GetProperty("message").GetString());
+        Assert.Equal("ping", error.GetProperty("parameters").GetProperty("request").GetString());
+
+        transport.Hand(Body("""[1]"""), context: null);
+        (route, error) = Split(await transport.NextFrameAsync());
+        Assert.Equal("event", route);
+        Assert.Equal("bad_request", error.GetProperty("parameters").GetProperty("code").GetString());
+        Assert.False(error.GetProperty("parameters").TryGetProperty("request", out _));
+
+        transport.Hand(Body("""{"action":"nope","requestId":"r","parameters":{}}"""), context: 2L);
+        (route, error) = Split(await transport.NextFrameAsync());
+        Assert.Equal("ack 2", route);
+        Assert.Equal("r", error.GetProperty("requestId").GetString());
+        Assert.Equal("unknown_action", error.GetProperty("parameters").GetProperty("code").GetString());
+
+        transport.Hand(InboundMessage.Closed);
+        await running.WaitAsync(TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public async Task AMessageOverTheCapIsAnsweredTooLargeAndClosesTheConnection()
+    {
+        var (transport, _, running) = Start();
+
+        transport.Hand(InboundMessage.TooLarge(5L));
+        var (route, error) = Split(await transport.NextFrameAsync());
+        Assert.Equal("ack 5", route);
+        Assert.Equal("too_large", error.GetProperty("parameters").GetProperty("code").GetString());
+        await running.WaitAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(CloseReason.TooBig, transport.ClosedWith);
+    }
+
+    private static (MemoryTransport Transport, ClientSession Session, Task Running) Start()
+    {
+        var options = Microsoft.Extensions.Options.Options.Create(new ProtocolOptions());
+        var (_, services, _) = new FakeGrains().Frontend(options, new FakeTimeProvider());
+        var transport = new MemoryTransport();
+        var session = new ClientSession(transport, services);
+        return (transport, session, session.RunAsync(TestContext.Current.CancellationToken));
+    }
+
+    /// <summary>A frame of <see cref="TaggedFormat"/>: its route (<c>ack N</c> or <c>event</c>) and its body.</summary>
+    private static (string Route, JsonElement Body) Split(string frame)
+    {
+        var colon = frame.IndexOf(':', StringComparison.Ordinal);
+        Assert.EndsWith(".", frame, StringComparison.Ordinal);
+        using var body = JsonDocument.Parse(frame[(colon + 1)..^1]);
+        return (frame[..colon], body.RootElement.Clone());
+    }
+
+    /// <summary>What a transport that parsed its own framing hands over: the body, checked by the shared parser.</summary>
+    private static Func<object?, InboundMessage> Body(string json) => context =>
+    {
+        var bytes = Encoding.UTF8.GetBytes(json);
+        var document = JsonDocument.Parse(bytes);
+        return RequestParser.TryParseBody(document, document.RootElement, stringsValid: true, out var request, out var error)
+            ? InboundMessage.FromRequest(request!, context)
+            : InboundMessage.FromError(error!, context);
+    };
+
+    /// <summary>A format that routes a reply by its context: <c>ack N:</c> before the body, or <c>event:</c> without one.</summary>
+    private sealed class TaggedFormat : FrameFormat
+    {
+        public override void WriteStart(IBufferWriter<byte> buffer, object? context) =>
+            buffer.Write(Encoding.UTF8.GetBytes(context is long ack ? $"ack {ack}:" : "event:"));
+
+        public override void WriteEnd(IBufferWriter<byte> buffer, object? context) => buffer.Write("."u8);
+    }
+
+    /// <summary>A transport in memory: the test hands messages in and reads the frames written.</summary>
+    private sealed class MemoryTransport : IClientTransport
+    {
+        private readonly Channel<InboundMessage> _inbound = Channel.CreateUnbounded<InboundMessage>();
+        private readonly Channel<string> _written = Channel.CreateUnbounded<string>();
+
+        public ReplyWriter Replies { get; } = new(new TaggedFormat());
+
+        public IPAddress? RemoteAddress => IPAddress.Loopback;
+
+        public CloseReason? ClosedWith { get; private set; }
+
+        public void Hand(InboundMessage message) => _inbound.Writer.TryWrite(message);
+
+        public void Hand(Func<object?, InboundMessage> make, object? context) => Hand(make(context));
+
+        public async Task<string> NextFrameAsync() =>
+            await _written.Reader.ReadAsync(TestContext.Current.CancellationToken).AsTask().WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        public void Bind(ClientSession session)
+        {
+        }
+
+        public async ValueTask<InboundMessage> ReceiveAsync(CancellationToken cancellationToken) =>
+            await _inbound.Reader.WaitToReadAsync(cancellationToken) && _inbound.Reader.TryRead(out var message) ? message : InboundMessage.Closed;
+
+        public ValueTask SendAsync(byte[] frame, CancellationToken cancellationToken)
+        {
+            _written.Writer.TryWrite(Encoding.UTF8.GetString(frame));
+            return default;
+        }
+
+        public ValueTask CloseAsync(CloseReason reason, string description, CancellationToken cancellationToken)
+        {
+            ClosedWith = reason;
+            _inbound.Writer.TryComplete();
+            return default;
+        }
+
+        public ValueTask FinishAsync(CancellationToken cancellationToken) => default;
+
+        public void Abort() => _inbound.Writer.TryComplete();
+
+        public void Dispose()
+        {
+        }
+    }
+}
