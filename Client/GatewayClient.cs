@@ -490,8 +490,16 @@ public sealed class GatewayClient : IAsyncDisposable
                 return;
             }
 
-            pending.OnReply?.Invoke(this, body);
-            pending.Reply.TrySetResult(body);
+            try
+            {
+                pending.OnReply?.Invoke(this, body);
+                pending.Reply.TrySetResult(body);
+            }
+            catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or FormatException)
+            {
+                pending.Reply.TrySetException(new GatewayConnectionException($"The gateway's '{action}' reply is not what the protocol says.", ex));
+            }
+
             return;
         }
 
@@ -514,15 +522,20 @@ public sealed class GatewayClient : IAsyncDisposable
     /// <summary>Hands a response to the reader unless one with its seq or a later one was handed out already.</summary>
     private void Deliver(JsonElement item)
     {
-        var seq = item.GetProperty("seq").GetInt64();
+        if (item.ValueKind != JsonValueKind.Object || !item.TryGetProperty("seq", out var s) || s.ValueKind != JsonValueKind.Number || !s.TryGetInt64(out var seq))
+        {
+            // Without a seq a response cannot be ordered or told apart from a copy; the protocol always sends one.
+            return;
+        }
+
         if (seq <= _lastSeq)
         {
             return;
         }
 
         _lastSeq = seq;
-        int? from = item.TryGetProperty("from", out var f) && f.ValueKind == JsonValueKind.Number ? f.GetInt32() : null;
-        var at = item.TryGetProperty("at", out var t) && t.ValueKind == JsonValueKind.String ? t.GetDateTimeOffset() : default;
+        int? from = item.TryGetProperty("from", out var f) && f.ValueKind == JsonValueKind.Number && f.TryGetInt32(out var sender) ? sender : null;
+        var at = item.TryGetProperty("at", out var t) && t.ValueKind == JsonValueKind.String && t.TryGetDateTimeOffset(out var when) ? when : default;
         var payload = item.TryGetProperty("payload", out var p) ? p.Clone() : default;
         _pushes.Writer.TryWrite(new Push(new PendingResponse(seq, from, at, payload), null));
     }
