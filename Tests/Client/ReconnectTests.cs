@@ -134,7 +134,7 @@ public sealed class ReconnectTests(GatewayFixture fixture)
     }
 
     [Fact]
-    public async Task WithoutReconnectionOrAConnectionARequestTimesOutOnTheInjectedClock()
+    public async Task WhileReconnectingARequestTimesOutOnTheInjectedClockOrEndsWhenCancelled()
     {
         var time = new FakeTimeProvider();
         await using var relay = new TcpRelay(Ws);
