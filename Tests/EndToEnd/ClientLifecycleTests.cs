@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Tests.ClientLibrary;
 using Tests.Infrastructure;
 
 namespace Tests.EndToEnd;
@@ -56,14 +57,15 @@ public sealed class ClientLifecycleTests(GatewayFixture fixture)
     [Fact]
     public async Task UpdateNeedsNoLoginAndTheLoginAfterItReturnsTheNewInformation()
     {
-        await using var first = await WsClient.ConnectAsync(fixture.Server.WebSocketUri);
-        var (token, _) = await first.RegisterAsync(new { name = "before" });
+        var ct = TestContext.Current.CancellationToken;
+        await using var first = await Clients.ConnectAsync(fixture.Server.WebSocketUri);
+        var me = await first.RegisterAsync(new { name = "before" }, ct);
 
-        await using var second = await WsClient.ConnectAsync(fixture.Server.WebSocketUri);
-        Assert.Equal("updated", (await second.RequestAsync("update", new { token, information = new { name = "after", tags = new[] { 1, 2 } } })).Action());
+        await using var second = await Clients.ConnectAsync(fixture.Server.WebSocketUri);
+        await second.UpdateAsync(me.Token, new { name = "after", tags = new[] { 1, 2 } }, ct);
 
-        var logged = await second.RequestAsync("login", new { token });
-        Assert.Equal("""{"name":"after","tags":[1,2]}""", logged.Parameters().GetProperty("information").GetRawText());
+        var logged = await second.LoginAsync(me.Token, cancellationToken: ct);
+        Assert.Equal("""{"name":"after","tags":[1,2]}""", logged.Information.GetRawText());
     }
 
     [Fact]

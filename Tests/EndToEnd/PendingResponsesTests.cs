@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.WebSockets;
 using System.Text.Json;
+using ClientManagement.Client;
+using Tests.ClientLibrary;
 using Tests.Infrastructure;
 
 namespace Tests.EndToEnd;
@@ -8,37 +10,39 @@ namespace Tests.EndToEnd;
 [Collection(GatewayCollection.Name)]
 public sealed class PendingResponsesTests(GatewayFixture fixture)
 {
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
     private Uri Ws => fixture.Server.WebSocketUri;
 
     [Fact]
     public async Task AnOfflineClientGetsItsQueueInOrderAtLoginAndThenItIsGone()
     {
-        await using var sender = await WsClient.ConnectAsync(Ws);
-        var (senderToken, senderId) = await sender.RegisterAsync(new { name = "sender" });
-        var (token, id) = await sender.RegisterAsync(new { name = "recipient" });
+        await using var sender = await Clients.ConnectAsync(Ws);
+        var from = await sender.RegisterAsync(new { name = "sender" }, Ct);
+        var to = await sender.RegisterAsync(new { name = "recipient" }, Ct);
 
         var seqs = new List<long>();
         for (var i = 0; i < 5; i++)
         {
-            var sent = await sender.RequestAsync("send", new { token = senderToken, to = id, payload = new { n = i, text = "hello" } });
-            Assert.Equal("sent", sent.Action());
-            Assert.Equal("queued", sent.Parameters().GetProperty("delivered").GetString());
-            seqs.Add(sent.Parameters().GetProperty("seq").GetInt64());
+            var sent = await sender.SendAsync(from.Token, to.Id, new { n = i, text = "hello" }, Ct);
+            Assert.Equal(DeliveryStatus.Queued, sent.Delivered);
+            seqs.Add(sent.Seq);
         }
 
-        await using var recipient = await WsClient.ConnectAsync(Ws);
-        var queue = (await recipient.RequestAsync("login", new { token })).Parameters().GetProperty("queue").EnumerateArray().ToArray();
+        await using var recipient = await Clients.ConnectAsync(Ws);
+        await recipient.LoginAsync(to.Token, cancellationToken: Ct);
+        var queue = await recipient.TakeAsync(5);
 
-        Assert.Equal(seqs, queue.Select(r => r.GetProperty("seq").GetInt64()));
-        Assert.Equal(Enumerable.Range(0, 5), queue.Select(r => r.GetProperty("payload").GetProperty("n").GetInt32()));
-        Assert.All(queue, r => Assert.Equal(senderId, r.GetProperty("from").GetInt32()));
-        Assert.All(queue, r => Assert.True(r.GetProperty("at").TryGetDateTimeOffset(out _)));
+        Assert.Equal(seqs, queue.Select(r => r.Seq));
+        Assert.Equal(Enumerable.Range(0, 5), queue.Select(r => r.Payload.GetProperty("n").GetInt32()));
+        Assert.All(queue, r => Assert.Equal(from.Id, r.From));
+        Assert.All(queue, r => Assert.NotEqual(default, r.At));
 
         // Written to the socket means delivered: the queue empties and the next login finds nothing.
         using var api = new ApiClient(fixture.Server.HttpUri);
-        await api.WaitForQueueLengthAsync(id, 0);
+        await api.WaitForQueueLengthAsync(to.Id, 0);
         await using var again = await WsClient.ConnectAsync(Ws);
-        Assert.Empty((await again.RequestAsync("login", new { token })).Parameters().GetProperty("queue").EnumerateArray());
+        Assert.Empty((await again.RequestAsync("login", new { token = to.Token })).Parameters().GetProperty("queue").EnumerateArray());
     }
 
     [Fact]
@@ -63,25 +67,22 @@ public sealed class PendingResponsesTests(GatewayFixture fixture)
     [Fact]
     public async Task PushesKeepTheSendersOrder()
     {
-        await using var sender = await WsClient.ConnectAsync(Ws);
-        var (senderToken, _) = await sender.RegisterAsync(new { name = "sender" });
-        await using var recipient = await WsClient.ConnectAsync(Ws);
-        var (token, id) = await recipient.RegisterAsync(new { name = "recipient" });
-        await recipient.RequestAsync("login", new { token });
+        await using var sender = await Clients.ConnectAsync(Ws);
+        var from = await sender.RegisterAsync(new { name = "sender" }, Ct);
+        await using var recipient = await Clients.ConnectAsync(Ws);
+        var to = await recipient.RegisterAsync(new { name = "recipient" }, Ct);
+        await recipient.LoginAsync(to.Token, cancellationToken: Ct);
 
-        // Pipelined: 50 sends without waiting for their replies.
+        // Pipelined: 50 sends written one after another, their replies awaited together.
+        var sends = new List<Task<SendResult>>();
         for (var i = 0; i < 50; i++)
         {
-            await sender.SendTextAsync(WsClient.Envelope("send", new { token = senderToken, to = id, payload = i }, i + 1000));
+            sends.Add(sender.SendAsync(from.Token, to.Id, i, Ct));
         }
 
-        var received = new List<int>();
-        for (var i = 0; i < 50; i++)
-        {
-            received.Add((await recipient.NextPushAsync()).Parameters().GetProperty("payload").GetInt32());
-        }
-
-        Assert.Equal(Enumerable.Range(0, 50), received);
+        await Task.WhenAll(sends);
+        var received = await recipient.TakeAsync(50);
+        Assert.Equal(Enumerable.Range(0, 50), received.Select(r => r.Payload.GetInt32()));
     }
 
     [Fact]
@@ -162,42 +163,35 @@ public sealed class PendingResponsesTests(GatewayFixture fixture)
     [Fact]
     public async Task DeleteRemovesTheClientItsQueueAndItsToken()
     {
-        await using var client = await WsClient.ConnectAsync(Ws);
-        var (senderToken, _) = await client.RegisterAsync(new { name = "sender" });
-        var (token, id) = await client.RegisterAsync(new { name = "doomed" });
-        await client.RequestAsync("send", new { token = senderToken, to = id, payload = "x" });
+        await using var client = await Clients.ConnectAsync(Ws);
+        var sender = await client.RegisterAsync(new { name = "sender" }, Ct);
+        var doomed = await client.RegisterAsync(new { name = "doomed" }, Ct);
+        await client.SendAsync(sender.Token, doomed.Id, "x", Ct);
 
-        var deleted = await client.RequestAsync("delete", new { token });
+        Assert.Equal(doomed.Id, await client.DeleteAsync(doomed.Token, Ct));
 
-        Assert.Equal("deleted", deleted.Action());
-        Assert.Equal(id, deleted.Parameters().GetProperty("id").GetInt32());
-        Assert.Equal("invalid_token", (await client.RequestAsync("login", new { token })).ErrorCode());
-        Assert.Equal("invalid_token", (await client.RequestAsync("delete", new { token })).ErrorCode());
-        Assert.Equal("not_found", (await client.RequestAsync("send", new { token = senderToken, to = id, payload = "y" })).ErrorCode());
+        await Assert.ThrowsAsync<InvalidTokenException>(() => client.LoginAsync(doomed.Token, cancellationToken: Ct));
+        await Assert.ThrowsAsync<InvalidTokenException>(() => client.DeleteAsync(doomed.Token, Ct));
+        await Assert.ThrowsAsync<NotFoundException>(() => client.SendAsync(sender.Token, doomed.Id, "y", Ct));
         using var api = new ApiClient(fixture.Server.HttpUri);
-        Assert.Equal(HttpStatusCode.NotFound, (await api.GetAsync($"/api/clients/{id}")).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await api.GetAsync($"/api/clients/{doomed.Id}")).Status);
     }
 
     [Fact]
     public async Task ADeletedClientCannotSendFromTheSocketItWasLoggedInOn()
     {
-        await using var client = await WsClient.ConnectAsync(Ws);
-        var (token, id) = await client.RegisterAsync(new { name = "short-lived" });
-        await client.RequestAsync("login", new { token });
-        Assert.Equal("online", (await client.RequestAsync("send", new { token, to = id, payload = "self" })).Parameters().GetProperty("delivered").GetString());
+        await using var client = await Clients.ConnectAsync(Ws);
+        var me = await client.RegisterAsync(new { name = "short-lived" }, Ct);
+        await client.LoginAsync(me.Token, cancellationToken: Ct);
+        Assert.Equal(DeliveryStatus.Online, (await client.SendAsync(me.Token, me.Id, "self", Ct)).Delivered);
 
-        Assert.Equal("deleted", (await client.RequestAsync("delete", new { token })).Action());
+        Assert.Equal(me.Id, await client.DeleteAsync(me.Token, Ct));
 
-        var told = await client.NextPushAsync();
-        while (told.Action() == "response")
-        {
-            told = await client.NextPushAsync();
-        }
-
-        Assert.Equal("loggedOut", told.Action());
-        Assert.Equal("deleted", told.Parameters().GetProperty("reason").GetString());
-        Assert.Equal("invalid_token", (await client.RequestAsync("send", new { token, to = id, payload = "again" })).ErrorCode());
-        Assert.Equal("not_logged_in", (await client.RequestAsync("online")).ErrorCode());
+        // The response to itself may come first; then the login ends.
+        var told = await Assert.ThrowsAsync<LoggedOutException>(() => client.TakeAsync(2));
+        Assert.Equal(LogoutReason.Deleted, told.Reason);
+        await Assert.ThrowsAsync<InvalidTokenException>(() => client.SendAsync(me.Token, me.Id, "again", Ct));
+        await Assert.ThrowsAsync<NotLoggedInException>(() => client.OnlineAsync(cancellationToken: Ct));
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.WebSockets;
 using Microsoft.Extensions.Time.Testing;
+using Tests.ClientLibrary;
 using Tests.Infrastructure;
 
 namespace Tests.EndToEnd;
@@ -11,6 +12,7 @@ public sealed class SessionLifecycleTests
     [Fact]
     public async Task AFullQueueRefusesTheSenderAndKeepsWhatItHas()
     {
+        var ct = TestContext.Current.CancellationToken;
         using var database = new TempDatabase();
         await using var server = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string>
         {
@@ -19,22 +21,22 @@ public sealed class SessionLifecycleTests
             ["ClientStore:ReservedForBackEnds"] = "0",
             ["Protocol:ClientSend"] = "any",
         });
-        await using var client = await WsClient.ConnectAsync(server.WebSocketUri);
-        var (senderToken, _) = await client.RegisterAsync(new { name = "sender" });
-        var (token, id) = await client.RegisterAsync(new { name = "full" });
+        await using var client = await Clients.ConnectAsync(server.WebSocketUri);
+        var sender = await client.RegisterAsync(new { name = "sender" }, ct);
+        var full = await client.RegisterAsync(new { name = "full" }, ct);
 
         for (var i = 0; i < 3; i++)
         {
-            Assert.Equal("sent", (await client.RequestAsync("send", new { token = senderToken, to = id, payload = i })).Action());
+            await client.SendAsync(sender.Token, full.Id, i, ct);
         }
 
-        Assert.Equal("queue_full", (await client.RequestAsync("send", new { token = senderToken, to = id, payload = 3 })).ErrorCode());
+        await Assert.ThrowsAsync<ClientManagement.Client.QueueFullException>(() => client.SendAsync(sender.Token, full.Id, 3, ct));
         using var api = new ApiClient(server.HttpUri);
-        Assert.Equal(HttpStatusCode.Conflict, (await api.PostResponseAsync(id, "4")).Status);
+        Assert.Equal(HttpStatusCode.Conflict, (await api.PostResponseAsync(full.Id, "4")).Status);
 
-        await using var recipient = await WsClient.ConnectAsync(server.WebSocketUri);
-        var queue = (await recipient.RequestAsync("login", new { token })).Parameters().GetProperty("queue");
-        Assert.Equal([0, 1, 2], queue.EnumerateArray().Select(r => r.GetProperty("payload").GetInt32()));
+        await using var recipient = await Clients.ConnectAsync(server.WebSocketUri);
+        await recipient.LoginAsync(full.Token, cancellationToken: ct);
+        Assert.Equal([0, 1, 2], (await recipient.TakeAsync(3)).Select(r => r.Payload.GetInt32()));
     }
 
     [Fact]
