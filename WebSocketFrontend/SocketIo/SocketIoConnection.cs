@@ -73,6 +73,7 @@ public sealed class SocketIoConnection
     private ITimer? _pingTimer;
     private ITimer? _deadlineTimer;
     private SocketIoPacket? _binaryHeader;
+    private WebSocketCloseStatus _closeStatus = WebSocketCloseStatus.NormalClosure;
     private int _attachmentsLeft;
 
     internal SocketIoConnection(SocketIoServer server, string id, int engineVersion, bool webSocket, IPAddress? remoteAddress, IDisposable? admission)
@@ -676,9 +677,13 @@ public sealed class SocketIoConnection
                 if (length < 0)
                 {
                     // Over maxPayload.
-                    await CloseSocketAsync(socket, WebSocketCloseStatus.MessageTooBig);
-                    if (writer is not null)
+                    if (writer is null)
                     {
+                        await CloseSocketAsync(socket, WebSocketCloseStatus.MessageTooBig);
+                    }
+                    else
+                    {
+                        _closeStatus = WebSocketCloseStatus.MessageTooBig;
                         Shut(SocketIoCloseReason.ProtocolError);
                     }
 
@@ -752,7 +757,6 @@ public sealed class SocketIoConnection
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
             lock (_gate)
             {
                 if (!_webSocket)
@@ -766,10 +770,37 @@ public sealed class SocketIoConnection
                 await writer;
             }
 
+            // The server closed first: the client reads what was sent, then answers the close (for a while at most).
+            await DrainUntilClosedAsync(socket, buffer, reading.Token);
+            ArrayPool<byte>.Shared.Return(buffer);
             if (socket.State is not WebSocketState.Closed)
             {
                 socket.Abort();
             }
+        }
+    }
+
+    private static async Task DrainUntilClosedAsync(WebSocket socket, byte[] buffer, CancellationToken cancellationToken)
+    {
+        if (socket.State != WebSocketState.CloseSent)
+        {
+            return;
+        }
+
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bound.CancelAfter(CloseGrace);
+        try
+        {
+            while (socket.State == WebSocketState.CloseSent)
+            {
+                if ((await socket.ReceiveAsync(buffer.AsMemory(), bound.Token)).MessageType == WebSocketMessageType.Close)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
+        {
         }
     }
 
@@ -843,7 +874,7 @@ public sealed class SocketIoConnection
                 await changed.WaitAsync(requestAborted);
             }
 
-            await CloseSocketAsync(socket, WebSocketCloseStatus.NormalClosure);
+            await CloseSocketAsync(socket, _closeStatus);
         }
         catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
         {
