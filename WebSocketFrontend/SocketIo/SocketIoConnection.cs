@@ -398,9 +398,14 @@ public sealed class SocketIoConnection
             context.Response.ContentType = "text/html";
             await context.Response.WriteAsync("ok", context.RequestAborted);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException or BadHttpRequestException)
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
         {
             // The client went away mid-request.
+        }
+        catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
+        {
+            // Kestrel gave up on the body (too slow): the client's fault, answered with its status.
+            context.Response.StatusCode = ex.StatusCode;
         }
         finally
         {
@@ -748,15 +753,17 @@ public sealed class SocketIoConnection
                 }
             }
         }
-        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or IOException)
         {
-            if (writer is not null)
-            {
-                Shut(SocketIoCloseReason.TransportClosed);
-            }
         }
         finally
         {
+            if (writer is not null)
+            {
+                // The socket that carried the session has ended, and the session with it (a no-op if it had closed).
+                Shut(SocketIoCloseReason.TransportClosed);
+            }
+
             lock (_gate)
             {
                 if (!_webSocket)
@@ -876,7 +883,7 @@ public sealed class SocketIoConnection
 
             await CloseSocketAsync(socket, _closeStatus);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException or IOException)
         {
             Shut(SocketIoCloseReason.TransportClosed);
         }
