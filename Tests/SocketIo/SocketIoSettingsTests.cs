@@ -1,6 +1,9 @@
+using System.Net;
+using System.Text.Json;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Tests.Infrastructure;
 using WebSocketFrontend.Hosting;
 using WebSocketFrontend.SocketIo;
 
@@ -47,6 +50,24 @@ public sealed class SocketIoSettingsTests
             [$"--Storage:SqlitePath={Path.Combine(Path.GetTempPath(), "unused-settings-test.db")}", "--SocketIo:Path=/rt/"],
             services => services.AddSingleton<ISocketIoConnectionHandler, EchoHandler>());
         Assert.Contains("/rt/", RoutePatterns(with));
+    }
+
+    [Fact]
+    public async Task WithEngineIoV3TurnedOffAV2ClientIsRefusedAndV4IsStillServed()
+    {
+        using var database = new TempDatabase();
+        await using var server = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string> { ["SocketIo:AllowEio3"] = "false" },
+            services: services => services.AddSingleton<ISocketIoConnectionHandler, EchoHandler>());
+        using var http = PollingClient.NewHttp(server.HttpUri);
+        var refused = await http.GetAsync(PollingClient.Query(3, "polling"), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        var body = JsonDocument.Parse(await refused.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement;
+        Assert.Equal((5, "Unsupported protocol version"), (body.GetProperty("code").GetInt32(), body.GetProperty("message").GetString()));
+
+        using var client = await PollingClient.OpenAsync(server.HttpUri, eio: 4);
+        await client.PostAsync("40");
+        Assert.StartsWith("40{\"sid\":", (await client.PollForAsync(1))[0]);
+        await client.PostAsync("1");
     }
 
     private static List<string?> RoutePatterns(IEndpointRouteBuilder app) =>
