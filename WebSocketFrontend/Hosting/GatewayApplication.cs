@@ -30,6 +30,7 @@ public static class GatewayApplication
         builder.AddGatewayCluster();
         builder.AddGatewayEdge();
         builder.AddGatewayProtocol();
+        builder.AddGatewayOperators();
         services?.Invoke(builder.Services);
 
         var app = builder.Build();
