@@ -119,6 +119,7 @@ public sealed class AdminApiTests(OperatorsFixture fixture)
         var (status, _, first) = await OperatorsFixture.CallAsync(http, HttpMethod.Get, $"/api/clients/{id}/queue?limit=2");
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal([1, 2], Payloads(first));
+        Assert.False(first.GetProperty("responses")[0].TryGetProperty("from", out _), "A back end's response has no 'from', as in the protocol.");
         var next = first.GetProperty("next").GetInt64();
         var (_, _, second) = await OperatorsFixture.CallAsync(http, HttpMethod.Get, $"/api/clients/{id}/queue?after={next}&limit=2");
         Assert.Equal([3], Payloads(second));

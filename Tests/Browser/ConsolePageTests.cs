@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.Playwright;
 using Tests.Api;
@@ -88,6 +89,31 @@ public sealed class ConsolePageTests(OperatorsFixture fixture)
 
         await Assertions.Expect(browser.Page.Locator("#admin-status")).ToContainTextAsync("401 unauthorized");
         Assert.Equal(string.Empty, await browser.Page.InputValueAsync("#admin-key"));
+    }
+
+    [Fact]
+    public async Task AfterItsSocketDropsThePageReconnectsLogsInAgainAndStillGetsResponses()
+    {
+        await using var browser = await ConsoleBrowser.OpenAsync(fixture.Server.HttpUri);
+        var sockets = new ConcurrentQueue<IWebSocketRoute>();
+        await browser.Page.RouteWebSocketAsync(url => url.EndsWith("/ws", StringComparison.Ordinal), route =>
+        {
+            route.ConnectToServer();
+            sockets.Enqueue(route);
+        });
+        var id = await browser.RegisterAndLogInAsync("browser-reconnect");
+        Assert.True(sockets.TryPeek(out var first));
+
+        await first.CloseAsync(new WebSocketRouteCloseOptions { Code = 1011, Reason = "dropped by the test" });
+
+        await Assertions.Expect(browser.Page.Locator("#login-state")).ToHaveTextAsync($"logged in again as {id}");
+        await Assertions.Expect(browser.Page.Locator("#connection")).ToHaveTextAsync("connected");
+        Assert.Equal(2, sockets.Count);
+        using var api = new ApiClient(fixture.Server.HttpUri);
+        var (status, accepted) = await api.PostResponseAsync(id, """{"after":"reconnect"}""");
+        Assert.Equal(HttpStatusCode.Accepted, status);
+        await Assertions.Expect(browser.Page.Locator($"#pushes li[data-seq='{accepted.GetProperty("seq").GetInt64()}']")).ToContainTextAsync("reconnect");
+        await browser.ScreenshotAsync(nameof(AfterItsSocketDropsThePageReconnectsLogsInAgainAndStillGetsResponses));
     }
 
     private static async Task UnlockAdminAsync(IPage page)

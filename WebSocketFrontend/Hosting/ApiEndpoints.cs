@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Grains.Interfaces;
 using Microsoft.Extensions.Options;
 using WebSocketFrontend.Protocol;
@@ -471,8 +472,9 @@ public sealed record ClientPage(IReadOnlyList<ClientSummary> Clients, int? Next)
 /// <summary>Whether a live session was ended.</summary>
 public sealed record SessionEnded(int Id, bool Ended);
 
-/// <summary>One queued response; <c>payload</c> is the JSON the sender gave.</summary>
-public sealed record QueuedResponse(long Seq, int? From, DateTimeOffset At, JsonElement? Payload);
+/// <summary>One queued response, as the protocol writes it: <c>from</c> is absent when a back end sent it; <c>payload</c> is the JSON the sender gave.</summary>
+public sealed record QueuedResponse(
+    long Seq, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? From, DateTimeOffset At, JsonElement? Payload);
 
 /// <summary>A page of a client's queue; <c>next</c> is the <c>after</c> of the following page, null at the end.</summary>
 public sealed record QueuePage(int Id, IReadOnlyList<QueuedResponse> Responses, long? Next);
