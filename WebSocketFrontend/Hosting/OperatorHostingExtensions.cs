@@ -12,7 +12,7 @@ namespace WebSocketFrontend.Hosting;
 /// What operators and client developers use besides <c>/ws</c>: the OpenAPI document of <c>/api</c>,
 /// problem-details error bodies, the console page and the Orleans Dashboard.
 /// </summary>
-public static class OperatorHostingExtensions
+public static partial class OperatorHostingExtensions
 {
     /// <summary>The console's static files, under the content root.</summary>
     private const string ConsoleFolder = "wwwroot/console";
@@ -80,10 +80,14 @@ public static class OperatorHostingExtensions
             app.MapOrleansDashboard(routePrefix: DashboardSettings.Path);
         }
 
-        var folder = Path.Combine(app.Environment.ContentRootPath, ConsoleFolder);
-        if (!Directory.Exists(folder))
+        // The files ship next to the program; a content root configured elsewhere (a folder of settings) may not have them.
+        var folder = new[] { app.Environment.ContentRootPath, AppContext.BaseDirectory }
+            .Select(root => Path.Combine(root, ConsoleFolder))
+            .FirstOrDefault(Directory.Exists);
+        if (folder is null)
         {
-            throw new InvalidOperationException($"The console's files are missing: {folder} does not exist.");
+            LogConsoleMissing(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(OperatorHostingExtensions).FullName!), ConsoleFolder);
+            return app;
         }
 
         app.UseWhen(
@@ -128,6 +132,9 @@ public static class OperatorHostingExtensions
         headers["Referrer-Policy"] = "no-referrer";
         headers.CacheControl = "no-cache";
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The console is off: no {Folder} next to the program or under the content root")]
+    private static partial void LogConsoleMissing(ILogger logger, string folder);
 
     private static string CodeOf(int status) => status switch
     {
