@@ -91,6 +91,21 @@ public interface IClientIdGrain : IGrainWithIntegerKey
     [Alias("MoveDigest")]
     Task<bool> MoveDigest(string from, string to, string? keepSessionId);
 
+    /// <summary>Logs the live session out with reason <c>kicked</c>; false when no session is live.</summary>
+    [Alias("Kick")]
+    Task<bool> Kick();
+
+    /// <summary>
+    /// Up to <paramref name="limit"/> queued responses with a sequence number above <paramref name="after"/>,
+    /// oldest first, without removing any; null when the id is unused.
+    /// </summary>
+    [Alias("PeekQueue"), ReadOnly]
+    Task<ImmutableArray<PendingResponse>?> PeekQueue(long after, int limit);
+
+    /// <summary>Removes every queued response; returns how many went, or null when the id is unused.</summary>
+    [Alias("Purge")]
+    Task<int?> Purge();
+
     /// <summary>What the expiry sweep needs to know about the id.</summary>
     [Alias("Registration"), ReadOnly]
     Task<RegistrationInfo> Registration();

@@ -51,6 +51,10 @@ public interface IOnlineDirectoryGrain : IGrainWithIntegerKey
     [Alias("Restore")]
     Task Restore(string frontendId, ImmutableArray<OnlineEntry> entries, TimeSpan leaseFor);
 
+    /// <summary>The frontends whose lease on this shard is live.</summary>
+    [Alias("Frontends"), ReadOnly]
+    Task<ImmutableArray<string>> Frontends();
+
     /// <summary>Every entry of this shard.</summary>
     [Alias("List"), ReadOnly]
     Task<ImmutableArray<OnlineEntry>> List();

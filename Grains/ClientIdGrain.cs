@@ -345,6 +345,44 @@ public sealed partial class ClientIdGrain(
         return true;
     }
 
+    public async Task<bool> Kick()
+    {
+        if (_session is not { } live)
+        {
+            return false;
+        }
+
+        // As after a detach: a renewal of this session already on its way must not bring it back.
+        _session = null;
+        _detachedSessionId = live.Registration.SessionId;
+        await TellLoggedOutAsync(live, "kicked");
+        return true;
+    }
+
+    public Task<ImmutableArray<PendingResponse>?> PeekQueue(long after, int limit)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        return Task.FromResult<ImmutableArray<PendingResponse>?>(state.State.Digest is null
+            ? null
+            : [.. _queue.Items.Where(i => i.Seq > after).Take(limit).Select(ResponseQueue.ToWire)]);
+    }
+
+    public async Task<int?> Purge()
+    {
+        if (state.State.Digest is null)
+        {
+            return null;
+        }
+
+        var count = _queue.Count;
+        if (_queue.Items.LastOrDefault() is { } newest)
+        {
+            await RemoveUpToAsync(newest.Seq);
+        }
+
+        return count;
+    }
+
     public Task<RegistrationInfo> Registration() =>
         Task.FromResult(new RegistrationInfo(state.State.Digest, state.State.RegisteredAt, state.State.AwaitingFirstLogin));
 

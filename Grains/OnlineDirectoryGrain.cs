@@ -77,6 +77,12 @@ public sealed class OnlineDirectoryGrain(TimeProvider time) : Grain, IOnlineDire
         return Task.FromResult(_entries.Values.ToImmutableArray());
     }
 
+    public Task<ImmutableArray<string>> Frontends()
+    {
+        Sweep();
+        return Task.FromResult(_leases.Keys.ToImmutableArray());
+    }
+
     private Task Sweep(CancellationToken cancellationToken)
     {
         Sweep();

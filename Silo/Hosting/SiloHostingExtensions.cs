@@ -1,6 +1,8 @@
 using Grains.Hosting;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Orleans.Dashboard;
 
 namespace Silo.Hosting;
 
@@ -14,7 +16,16 @@ public static class SiloHostingExtensions
 
         // Orleans' placement pipeline logs every grain call at Information through Polly.
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
-        builder.UseOrleans(silo => silo.AddClientManagement(builder.Configuration, contentRoot));
+        builder.UseOrleans(silo =>
+        {
+            silo.AddClientManagement(builder.Configuration, contentRoot);
+
+            // The dashboard's figures are collected on every silo; the frontends (clients) serve its page.
+            if (builder.Configuration.GetValue<bool>("Dashboard:Enabled"))
+            {
+                silo.AddDashboard();
+            }
+        });
         return builder;
     }
 }

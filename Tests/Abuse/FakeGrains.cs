@@ -289,6 +289,12 @@ public sealed class FakeGrains : IGrainFactory
         public Task<RegistrationInfo> Registration() => throw new NotSupportedException();
 
         public Task<bool> ExpireUnused(string digest, DateTimeOffset registeredBefore) => throw new NotSupportedException();
+
+        public Task<bool> Kick() => throw new NotSupportedException();
+
+        public Task<ImmutableArray<PendingResponse>?> PeekQueue(long after, int limit) => throw new NotSupportedException();
+
+        public Task<int?> Purge() => throw new NotSupportedException();
     }
 
     private sealed class DirectoryGrain(FakeGrains world) : IOnlineDirectoryGrain
@@ -304,5 +310,7 @@ public sealed class FakeGrains : IGrainFactory
         public Task Restore(string frontendId, ImmutableArray<OnlineEntry> entries, TimeSpan leaseFor) => Task.CompletedTask;
 
         public Task<ImmutableArray<OnlineEntry>> List() => Task.FromResult(ImmutableArray<OnlineEntry>.Empty);
+
+        public Task<ImmutableArray<string>> Frontends() => Task.FromResult(ImmutableArray<string>.Empty);
     }
 }

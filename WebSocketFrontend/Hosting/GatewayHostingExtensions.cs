@@ -73,6 +73,7 @@ public static class GatewayHostingExtensions
             return Results.Empty;
         }).RequireEdgeAdmission();
         app.MapClientApi();
+        app.MapGatewayOperators();
         var registry = app.Services.GetRequiredService<SessionRegistry>();
         Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
         {

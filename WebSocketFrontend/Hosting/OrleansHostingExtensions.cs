@@ -1,6 +1,7 @@
 using Grains.Hosting;
 using Grains.Storage;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 
 namespace WebSocketFrontend.Hosting;
 
@@ -21,7 +22,14 @@ public static class OrleansHostingExtensions
         }
 
         var contentRoot = builder.Environment.ContentRootPath;
-        builder.UseOrleans(silo => silo.AddClientManagement(builder.Configuration, contentRoot));
+        builder.UseOrleans(silo =>
+        {
+            silo.AddClientManagement(builder.Configuration, contentRoot);
+            if (DashboardSettings.IsEnabled(builder.Configuration))
+            {
+                silo.AddDashboard();
+            }
+        });
         return builder;
     }
 
@@ -50,6 +58,11 @@ public static class OrleansHostingExtensions
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = cluster.ResponseTimeout);
             client.UseConnectionRetryFilter<KeepConnecting>();
             client.AddOutgoingGrainCallFilter<FailFastWhileDisconnected>();
+            if (DashboardSettings.IsEnabled(builder.Configuration))
+            {
+                // The silos collect the figures (Dashboard:Enabled on each silo); the frontend shows them.
+                client.AddDashboard();
+            }
         });
 
         // Orleans starts its client as a hosted service whose start waits until a gateway answers,
