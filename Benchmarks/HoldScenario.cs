@@ -98,6 +98,11 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
                 }
             }, cancellationToken);
             var opened = Stopwatch.GetTimestamp();
+            if (options.Idle > TimeSpan.Zero)
+            {
+                Log($"idle for {options.Idle.TotalSeconds} s");
+                await Task.Delay(options.Idle, cancellationToken);
+            }
 
             var after = await SettledResidentBytesAsync(process, cancellationToken);
 

@@ -44,6 +44,18 @@ public sealed record ScenarioResult(
     /// <summary>hold: (after − before) / sessions held.</summary>
     public double? BytesPerSession { get; init; }
 
+    /// <summary>The first seconds of load that <see cref="StartOpsPerSecond"/> covers.</summary>
+    public const double StartSeconds = 10;
+
+    /// <summary>
+    /// register, login, connect-login: operations per second over the first <see cref="StartSeconds"/> of load
+    /// (warm-up included), against <see cref="OpsPerSecond"/> of the measured window, the steady state.
+    /// </summary>
+    public double? StartOpsPerSecond { get; init; }
+
+    /// <summary><see cref="StartOpsPerSecond"/> over <see cref="OpsPerSecond"/>.</summary>
+    public double? StartRatio => StartOpsPerSecond is { } first && OpsPerSecond > 0 ? Math.Round(first / OpsPerSecond, 2) : null;
+
     /// <summary>
     /// drain and online-delivery on a server the tool started: the CPU (user + system) the server process used
     /// while the measured responses went through.
@@ -127,6 +139,7 @@ public static class Report
         }
 
         PrintComparison(results, output);
+        PrintStart(results, output);
         PrintQueueDepth(results, output);
 
         output.WriteLine();
@@ -180,6 +193,25 @@ public static class Report
             var measure = memory ? "KiB per session" : delivery ? "responses/s" : "sessions/s";
             output.WriteLine(FormattableString.Invariant(
                 $"| {scenario} | {peer} | {measure} | {Figure(gateway):0.0} | {Figure(other):0.0} | {Ratio(Figure(gateway), Figure(other)):0.00} | {string.Join(" · ", byRound)} | {p99} | {cpu} |"));
+        }
+    }
+
+    /// <summary>Throughput in the first seconds of load against the steady state, for the rows that have it.</summary>
+    private static void PrintStart(IReadOnlyList<ScenarioResult> results, TextWriter output)
+    {
+        var rows = results.Where(r => r.StartRatio is not null).ToArray();
+        if (rows.Length == 0)
+        {
+            return;
+        }
+
+        output.WriteLine();
+        output.WriteLine(FormattableString.Invariant($"| scenario | server | first {ScenarioResult.StartSeconds:0} s ops/s | steady ops/s | first / steady |"));
+        output.WriteLine("|---|---|---:|---:|---:|");
+        foreach (var r in rows)
+        {
+            output.WriteLine(FormattableString.Invariant(
+                $"| {r.Scenario} | {r.Server}{(r.Round is { } round ? $" #{round}" : "")} | {r.StartOpsPerSecond:0.0} | {r.OpsPerSecond:0.0} | {r.StartRatio:0.00} |"));
         }
     }
 

@@ -71,6 +71,11 @@ public sealed class MqttHoldScenario(BenchmarkOptions options, MosquittoProcess 
                 }
             }, cancellationToken);
             var opened = Stopwatch.GetTimestamp();
+            if (options.Idle > TimeSpan.Zero)
+            {
+                Log($"idle for {options.Idle.TotalSeconds} s");
+                await Task.Delay(options.Idle, cancellationToken);
+            }
 
             var after = await SettledResidentBytesAsync(cancellationToken);
             var open = 0;
