@@ -165,12 +165,7 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
         var end = Stopwatch.GetTimestamp() + (long)(options.Idle.TotalSeconds * Stopwatch.Frequency);
         for (var left = options.Idle; left > TimeSpan.Zero; left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), end))
         {
-            await Task.Delay(left < _keepAliveEvery ? left : _keepAliveEvery, cancellationToken);
-            if (Stopwatch.GetTimestamp() >= end)
-            {
-                break;
-            }
-
+            // First at once: the sessions opened first have been silent since their login.
             await Phases.ForEachAsync(held.Length, options.Concurrency, options.Duration, _errors, "keepalive", async (i, phase) =>
             {
                 if (held[i] is not { } connection)
@@ -187,6 +182,12 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
                     _errors.Add($"keepalive:{code}");
                 }
             }, cancellationToken);
+
+            var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), end);
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait < _keepAliveEvery ? wait : _keepAliveEvery, cancellationToken);
+            }
         }
     }
 
