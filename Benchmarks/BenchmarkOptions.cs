@@ -66,6 +66,11 @@ public sealed record BenchmarkOptions(
           --port         (none)                   ceiling: port on 127.0.0.1
           --postgres     GATEWAY_TEST_POSTGRES    chaos: PostgreSQL connection string on this machine (a login that may create databases)
           --stall-bound  6                        chaos: seconds any request may wait for its answer
+          --idle         0                        hold: seconds the sessions stay idle before the memory is read (idle grains
+                                                  are collected after ClientStore:ClientGrainIdleAge plus up to a minute)
+          --mosquitto    (none)                   mosquitto executable (a path, or a name on PATH or in /usr/sbin): connect-login,
+                                                  drain, online-delivery and hold also run on a Mosquitto the tool starts, and
+                                                  print gateway/Mosquitto beside gateway/ceiling
         The server answers one request at a time per socket and allows 1000 requests/s (burst 2000) per
         socket by default: start it with --Protocol:RequestsPerSecond=100000 --Protocol:RequestBurst=100000
         for drain and online-delivery, or use more --senders.
@@ -83,6 +88,7 @@ public sealed record BenchmarkOptions(
     [
         "--url", "--clients", "--seconds", "--warmup", "--count", "--pending", "--concurrency", "--senders", "--responses",
         "--window", "--server", "--sessions", "--rounds", "--port", "--warmup-responses", "--postgres", "--stall-bound",
+        "--mosquitto", "--idle",
     ];
 
     /// <summary>chaos: an administrative PostgreSQL connection string (a login that may create databases), on this machine.</summary>
@@ -90,6 +96,12 @@ public sealed record BenchmarkOptions(
 
     /// <summary>chaos: the longest any request may wait for its answer (default 6 s: the 4 s detection time of the probe settings plus 2 s).</summary>
     public TimeSpan StallBound { get; init; } = TimeSpan.FromSeconds(6);
+
+    /// <summary>hold: how long the sessions stay idle before the memory with them open is read (default 0).</summary>
+    public TimeSpan Idle { get; init; }
+
+    /// <summary>The mosquitto executable, when connect-login, drain, online-delivery and hold run on Mosquitto as well (default: they do not).</summary>
+    public string? Mosquitto { get; init; }
 
     public static bool TryParse(string[] args, [NotNullWhen(true)] out BenchmarkOptions? options, [NotNullWhen(false)] out string? problem)
     {
@@ -131,6 +143,8 @@ public sealed record BenchmarkOptions(
             Whole(values, "--clients", defaultClients, 1, 10_000, out var clients),
             Seconds(values, "--seconds", phased ? 300 : args[0] == "chaos" ? 60 : 10, 0.1, 3600, out var seconds),
             Seconds(values, "--stall-bound", 6, 0.1, 600, out var stallBound),
+            Seconds(values, "--idle", 0, 0, 3600, out var idle),
+            CheckMosquitto(values.GetValueOrDefault("--mosquitto"), out var mosquitto),
             args[0] == "chaos" ? CheckPostgres(values.GetValueOrDefault("--postgres") ?? Environment.GetEnvironmentVariable("GATEWAY_TEST_POSTGRES"), out postgres) : null,
             Seconds(values, "--warmup", args[0] == "connect-login" ? 20 : 2, 0, 600, out var warmup),
             Whole(values, "--count", UnboundedCount, 1, UnboundedCount, out var count),
@@ -157,6 +171,8 @@ public sealed record BenchmarkOptions(
         {
             Postgres = postgres,
             StallBound = TimeSpan.FromSeconds(stallBound),
+            Mosquitto = mosquitto,
+            Idle = TimeSpan.FromSeconds(idle),
         };
         return true;
     }
@@ -192,6 +208,13 @@ public sealed record BenchmarkOptions(
 
         postgres = text;
         return null;
+    }
+
+    /// <summary>The broker must be installed: a run that asked for the comparison and cannot make it fails at once.</summary>
+    private static string? CheckMosquitto(string? name, out string? mosquitto)
+    {
+        mosquitto = name is null ? null : Mqtt.MosquittoProcess.Find(name);
+        return name is null || mosquitto is not null ? null : Mqtt.MosquittoProcess.NotInstalled(name);
     }
 
     private static string? CheckServer(string? path, out string? server)

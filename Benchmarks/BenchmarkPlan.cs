@@ -1,11 +1,14 @@
 using System.Runtime.CompilerServices;
+using Benchmarks.Mqtt;
 
 namespace Benchmarks;
 
 /// <summary>
 /// What a command runs, and on which servers: each scenario on a gateway of its own (started from
 /// <c>--server</c> with fresh data, or the one at <c>--url</c>), and connect-login and hold also on the
-/// ceiling, alternating with the gateway round by round so that both see the same machine.
+/// ceiling, alternating with the gateway round by round so that both see the same machine. With
+/// <c>--mosquitto</c>, connect-login, drain, online-delivery and hold run on Mosquitto too, in the same
+/// run: after the gateway (and the ceiling) of each round.
 /// </summary>
 public static class BenchmarkPlan
 {
@@ -46,6 +49,12 @@ public static class BenchmarkPlan
                     {
                         yield return await new HoldScenario(options, gateway, round).RunAsync(cancellationToken);
                         yield return await new HoldScenario(options, ceiling, round).RunAsync(cancellationToken);
+                        if (options.Mosquitto is { } executable)
+                        {
+                            // A fresh broker each round, as each gateway round starts a fresh process.
+                            await using var fresh = await MosquittoProcess.StartAsync(executable, cancellationToken);
+                            yield return await new MqttHoldScenario(options, fresh, round).RunAsync(cancellationToken);
+                        }
                     }
                 }
 
@@ -55,6 +64,7 @@ public static class BenchmarkPlan
                 await using (var ceiling = ServerTarget.Ceiling())
                 await using (var onGateway = await gateway.StartAsync(cancellationToken))
                 await using (var onCeiling = await ceiling.StartAsync(cancellationToken))
+                await using (var broker = options.Mosquitto is { } broker1 ? await MosquittoProcess.StartAsync(broker1, cancellationToken) : null)
                 {
                     for (var round = 1; round <= options.Rounds; round++)
                     {
@@ -62,6 +72,11 @@ public static class BenchmarkPlan
                         {
                             var run = new LoadRunner(new ConnectLoginScenario(), options with { Url = server.Url });
                             yield return await run.RunAsync(cancellationToken) with { Server = target.Name, Round = round };
+                        }
+
+                        if (broker is not null)
+                        {
+                            yield return await new MqttConnectLoginScenario(options, broker, round).RunAsync(cancellationToken);
                         }
                     }
                 }
@@ -81,11 +96,20 @@ public static class BenchmarkPlan
                     }
                     else
                     {
-                        foreach (var run in IBenchmarkRun.For(onServer with { Command = scenario }))
+                        foreach (var run in IBenchmarkRun.For(onServer with { Command = scenario }, server.Process))
                         {
                             yield return await run.RunAsync(cancellationToken);
                         }
                     }
+                }
+
+                if (options.Mosquitto is { } path && scenario is "drain" or "online-delivery")
+                {
+                    await using var mosquitto = await MosquittoProcess.StartAsync(path, cancellationToken);
+                    IBenchmarkRun run = scenario == "drain"
+                        ? new MqttDrainScenario(options, mosquitto)
+                        : new MqttOnlineDeliveryScenario(options, mosquitto);
+                    yield return await run.RunAsync(cancellationToken);
                 }
 
                 break;

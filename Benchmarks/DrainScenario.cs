@@ -15,7 +15,7 @@ namespace Benchmarks;
 /// sender socket, in counter order; the server answers a socket's requests one at a time, so the queue
 /// must hold them in that order.
 /// </remarks>
-public sealed class DrainScenario(BenchmarkOptions options) : IBenchmarkRun
+public sealed class DrainScenario(BenchmarkOptions options, ServerProcess? process = null) : IBenchmarkRun
 {
     /// <summary>Recipients logged in again at the end, to check their queues were emptied.</summary>
     private const int RecheckSample = 200;
@@ -63,10 +63,10 @@ public sealed class DrainScenario(BenchmarkOptions options) : IBenchmarkRun
         }
 
         await QueueAsync(recipients, senders, cancellationToken);
-        var (window, latencies, responses) = await LoginAllAsync(recipients, cancellationToken);
+        var (window, latencies, responses, cpu) = await LoginAllAsync(recipients, cancellationToken);
         await RecheckAsync(recipients, cancellationToken);
         Verify();
-        return ScenarioResult.From(Name, n, window, latencies, _errors.Snapshot(), responses);
+        return ScenarioResult.From(Name, n, window, latencies, _errors.Snapshot(), responses) with { ServerCpuSeconds = cpu };
     }
 
     /// <summary>Queues the responses while every recipient is offline; recipient r goes to sender r mod senders.</summary>
@@ -151,7 +151,7 @@ public sealed class DrainScenario(BenchmarkOptions options) : IBenchmarkRun
     }
 
     /// <summary>Every recipient opens a socket and logs in, bounded concurrency; the sockets stay open until all are done.</summary>
-    private async Task<(TimeSpan Window, long[] Latencies, long Responses)> LoginAllAsync(BenchClient?[] recipients, CancellationToken cancellationToken)
+    private async Task<(TimeSpan Window, long[] Latencies, long Responses, double? Cpu)> LoginAllAsync(BenchClient?[] recipients, CancellationToken cancellationToken)
     {
         var n = recipients.Length;
         var connections = new PipelinedConnection?[n];
@@ -160,6 +160,7 @@ public sealed class DrainScenario(BenchmarkOptions options) : IBenchmarkRun
         long responses = 0;
         long lastReply = 0;
         Log($"logging {recipients.Count(r => r is not null)} recipients in, {options.Concurrency} at a time");
+        var cpuBefore = process?.CpuSeconds();
         var started = Stopwatch.GetTimestamp();
         await Phases.ForEachAsync(n, options.Concurrency, options.Duration, _errors, "login", async (r, phase) =>
         {
@@ -215,6 +216,7 @@ public sealed class DrainScenario(BenchmarkOptions options) : IBenchmarkRun
             }
         }, cancellationToken);
 
+        var cpu = process?.CpuSeconds() - cpuBefore;
         var window = Stopwatch.GetElapsedTime(started, Math.Max(Interlocked.Read(ref lastReply), started));
         var done = latencies.Where(l => l > 0).ToArray();
         Log(FormattableString.Invariant(
@@ -223,7 +225,7 @@ public sealed class DrainScenario(BenchmarkOptions options) : IBenchmarkRun
         // The pages behind 'logged' may still be arriving; anything else pushed now would be a response delivered twice.
         await Task.Delay(_settle, cancellationToken);
         await CloseAllAsync(connections, cancellationToken);
-        return (window, done, responses);
+        return (window, done, responses, cpu is { } c ? Math.Round(c, 3) : null);
     }
 
     /// <summary>Logs a sample of recipients in again: their queues were delivered, so they must be empty.</summary>

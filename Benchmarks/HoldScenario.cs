@@ -23,6 +23,9 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
 
     private static readonly TimeSpan _settleLimit = TimeSpan.FromSeconds(10);
 
+    /// <summary>How often each session pings while it idles: well within the gateway's default keep-alive timeout of 2 min.</summary>
+    private static readonly TimeSpan _keepAliveEvery = TimeSpan.FromSeconds(45);
+
     private readonly ErrorCounts _errors = new();
 
     public string Name => "hold";
@@ -98,6 +101,7 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
                 }
             }, cancellationToken);
             var opened = Stopwatch.GetTimestamp();
+            await IdleAsync(held, cancellationToken);
 
             var after = await SettledResidentBytesAsync(process, cancellationToken);
 
@@ -142,6 +146,48 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
                     await connection.DisposeAsync();
                 }
             }, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Leaves the sessions idle for <see cref="BenchmarkOptions.Idle"/>, but for a <c>ping</c> on each every
+    /// <see cref="_keepAliveEvery"/>, as a device keeps its socket within the server's keep-alive timeout
+    /// (2 min by default). A ping is answered by the frontend alone; it calls no grain.
+    /// </summary>
+    private async Task IdleAsync(ProtocolConnection?[] held, CancellationToken cancellationToken)
+    {
+        if (options.Idle <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        Log($"idle for {options.Idle.TotalSeconds} s, a ping on each session every {_keepAliveEvery.TotalSeconds} s");
+        var end = Stopwatch.GetTimestamp() + (long)(options.Idle.TotalSeconds * Stopwatch.Frequency);
+        for (var left = options.Idle; left > TimeSpan.Zero; left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), end))
+        {
+            // First at once: the sessions opened first have been silent since their login.
+            await Phases.ForEachAsync(held.Length, options.Concurrency, options.Duration, _errors, "keepalive", async (i, phase) =>
+            {
+                if (held[i] is not { } connection)
+                {
+                    return;
+                }
+
+                try
+                {
+                    await connection.PingAsync(phase);
+                }
+                catch (Exception ex) when (ErrorCounts.CodeOf(ex, cancellationToken) is { } code)
+                {
+                    _errors.Add($"keepalive:{code}");
+                }
+            }, cancellationToken);
+
+            var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), end);
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait < _keepAliveEvery ? wait : _keepAliveEvery, cancellationToken);
+            }
         }
     }
 

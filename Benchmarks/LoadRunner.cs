@@ -27,6 +27,10 @@ public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options) : IB
     private long _measuredIssued;
     private long _lastCompletion;
 
+    /// <summary>The end of the first seconds of load (<see cref="ScenarioResult.StartSeconds"/>), and the operations that succeeded in them.</summary>
+    private long _startWindowEnd;
+    private long _startOps;
+
     public async Task<ScenarioResult> RunAsync(CancellationToken cancellationToken)
     {
         var workers = Enumerable.Range(0, options.Clients).Select(i => new Worker(i, options.Url, OperationTimeout)).ToArray();
@@ -41,6 +45,7 @@ public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options) : IB
             _warmupEnd = start + Ticks(options.Warmup);
             _deadline = _warmupEnd + Ticks(options.Duration);
             _lastCompletion = _warmupEnd;
+            _startWindowEnd = start + Ticks(TimeSpan.FromSeconds(ScenarioResult.StartSeconds));
             var latencies = await Task.WhenAll(workers.Where((_, i) => prepared[i]).Select(w => LoopAsync(w, cancellationToken)))
                 .WaitAsync(options.Warmup + options.Duration + _operationBound * 2, cancellationToken);
 
@@ -50,7 +55,12 @@ public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options) : IB
             }
 
             var window = Stopwatch.GetElapsedTime(_warmupEnd, Interlocked.Read(ref _lastCompletion));
-            return ScenarioResult.From(scenario.Name, options.Clients, window, [.. latencies.SelectMany(l => l)], _errors);
+            var result = ScenarioResult.From(scenario.Name, options.Clients, window, [.. latencies.SelectMany(l => l)], _errors);
+
+            // The first seconds count only when the load lasted that long: warm-up and measured window together.
+            return options.Warmup + options.Duration >= TimeSpan.FromSeconds(ScenarioResult.StartSeconds)
+                ? result with { StartOpsPerSecond = Math.Round(Interlocked.Read(ref _startOps) / ScenarioResult.StartSeconds, 1) }
+                : result;
         }
         finally
         {
@@ -104,6 +114,11 @@ public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options) : IB
 
             if (failure is null)
             {
+                if (ended < _startWindowEnd)
+                {
+                    Interlocked.Increment(ref _startOps);
+                }
+
                 if (measured)
                 {
                     latencies.Add(ended - started);

@@ -16,7 +16,7 @@ namespace Benchmarks;
 /// A payload is <c>{"k": message index, "t": Stopwatch timestamp when it was sent}</c>: sender and
 /// recipients share this process's clock, so latency is arrival time minus <c>t</c>.
 /// </remarks>
-public sealed class OnlineDeliveryScenario(BenchmarkOptions options) : IBenchmarkRun
+public sealed class OnlineDeliveryScenario(BenchmarkOptions options, ServerProcess? process = null) : IBenchmarkRun
 {
     /// <summary>The state of message k's send, from its reply.</summary>
     private const int NotSent = 0, Online = 1, Queued = 2, Refused = 3, NoReply = 4;
@@ -40,6 +40,10 @@ public sealed class OnlineDeliveryScenario(BenchmarkOptions options) : IBenchmar
     private long[] _lastSeq = [];
     private long _delivered;
     private long _lastArrival;
+
+    /// <summary>The server's CPU seconds when the first measured send was made, once it was (the tool owns the process).</summary>
+    private double? _cpuAtFirstMeasured;
+    private int _firstMeasured;
 
     public string Name => "online-delivery";
 
@@ -79,6 +83,7 @@ public sealed class OnlineDeliveryScenario(BenchmarkOptions options) : IBenchmar
 
             await SendAllAsync(live, senders, cancellationToken);
             await AwaitDeliveriesAsync(cancellationToken);
+            var cpu = process?.CpuSeconds() - _cpuAtFirstMeasured;
 
             // The measured window: from the first measured send to the last measured arrival.
             var measured = Enumerable.Range(WarmupResponses, options.Responses).Where(k => _sentAt[k] > 0).ToArray();
@@ -90,7 +95,10 @@ public sealed class OnlineDeliveryScenario(BenchmarkOptions options) : IBenchmar
 
             // One latency per measured response that arrived for a send the server took: the first arrival.
             var latencies = measured.Where(k => _latency[k] > 0 && _state[k] == Online).Select(k => _latency[k]).ToArray();
-            return ScenarioResult.From(Name, n, window, latencies, _errors.Snapshot(), latencies.Length);
+            return ScenarioResult.From(Name, n, window, latencies, _errors.Snapshot(), latencies.Length) with
+            {
+                ServerCpuSeconds = cpu is { } c ? Math.Round(c, 3) : null,
+            };
         }
         finally
         {
@@ -150,6 +158,12 @@ public sealed class OnlineDeliveryScenario(BenchmarkOptions options) : IBenchmar
                 {
                     var r = live[random.Next(live.Length)];
                     Volatile.Write(ref _target[k], r);
+                    if (k >= WarmupResponses && process is not null && Interlocked.Exchange(ref _firstMeasured, 1) == 0)
+                    {
+                        // The server's CPU is counted from the first measured send on.
+                        _cpuAtFirstMeasured = process.CpuSeconds();
+                    }
+
                     var message = k;
                     await connection.SendAsync("send", (sender.Token, To: _recipientIds[r], K: k, SentAt: _sentAt), static (w, q) =>
                     {

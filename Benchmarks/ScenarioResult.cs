@@ -44,6 +44,28 @@ public sealed record ScenarioResult(
     /// <summary>hold: (after − before) / sessions held.</summary>
     public double? BytesPerSession { get; init; }
 
+    /// <summary>The first seconds of load that <see cref="StartOpsPerSecond"/> covers.</summary>
+    public const double StartSeconds = 10;
+
+    /// <summary>
+    /// register, login, connect-login: operations per second over the first <see cref="StartSeconds"/> of load
+    /// (warm-up included), against <see cref="OpsPerSecond"/> of the measured window, the steady state.
+    /// </summary>
+    public double? StartOpsPerSecond { get; init; }
+
+    /// <summary><see cref="StartOpsPerSecond"/> over <see cref="OpsPerSecond"/>.</summary>
+    public double? StartRatio => StartOpsPerSecond is { } first && OpsPerSecond > 0 ? Math.Round(first / OpsPerSecond, 2) : null;
+
+    /// <summary>
+    /// drain and online-delivery on a server the tool started: the CPU (user + system) the server process used
+    /// while the measured responses went through.
+    /// </summary>
+    public double? ServerCpuSeconds { get; init; }
+
+    /// <summary><see cref="ServerCpuSeconds"/> per delivered response, in microseconds.</summary>
+    public double? CpuMicrosecondsPerResponse =>
+        ServerCpuSeconds is { } cpu && Responses is > 0 ? Math.Round(cpu * 1e6 / Responses.Value, 1) : null;
+
     /// <summary>queue-depth: median bytes the server wrote to storage for one measured operation (write_bytes in /proc/PID/io).</summary>
     public double? StorageBytesPerOp { get; init; }
 
@@ -106,17 +128,18 @@ public static class Report
     public static void Print(IReadOnlyList<ScenarioResult> results, TextWriter output)
     {
         output.WriteLine();
-        output.WriteLine("| scenario | server | clients | seconds | ops | ops/s | p50 ms | p99 ms | max ms | responses | responses/s | memory/session | bytes written/op | errors |");
-        output.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        output.WriteLine("| scenario | server | clients | seconds | ops | ops/s | p50 ms | p99 ms | max ms | responses | responses/s | server CPU µs/response | memory/session | bytes written/op | errors |");
+        output.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var r in results)
         {
             var errors = r.Errors.Count == 0 ? "none" : string.Join(", ", r.Errors.Select(e => $"{e.Key}={e.Value}"));
             var name = r.Depth is { } depth ? $"{r.Scenario} {depth}" : r.Scenario;
             output.WriteLine(FormattableString.Invariant(
-                $"| {name}{(r.Failed ? " **FAILED**" : "")} | {r.Server}{(r.Round is { } round ? $" #{round}" : "")} | {r.Clients} | {r.Seconds:0.00} | {r.Ops} | {r.OpsPerSecond:0.0} | {r.P50Ms:0.00} | {r.P99Ms:0.00} | {r.MaxMs:0.00} | {Optional(r.Responses)} | {Optional(r.ResponsesPerSecond, "0.0")} | {Optional(r.BytesPerSession / 1024, "0.0 KiB")} | {Optional(r.StorageBytesPerOp, "0")} | {errors} |"));
+                $"| {name}{(r.Failed ? " **FAILED**" : "")} | {r.Server}{(r.Round is { } round ? $" #{round}" : "")} | {r.Clients} | {r.Seconds:0.00} | {r.Ops} | {r.OpsPerSecond:0.0} | {r.P50Ms:0.00} | {r.P99Ms:0.00} | {r.MaxMs:0.00} | {Optional(r.Responses)} | {Optional(r.ResponsesPerSecond, "0.0")} | {Optional(r.CpuMicrosecondsPerResponse, "0.0")} | {Optional(r.BytesPerSession / 1024, "0.0 KiB")} | {Optional(r.StorageBytesPerOp, "0")} | {errors} |"));
         }
 
         PrintComparison(results, output);
+        PrintStart(results, output);
         PrintQueueDepth(results, output);
 
         output.WriteLine();
@@ -127,39 +150,68 @@ public static class Report
     }
 
     /// <summary>
-    /// Gateway against ceiling for the scenarios that ran on both: sessions/s over all rounds for
-    /// connect-login, mean memory per session for hold, and the ratio of each round's pair.
+    /// The gateway against each peer that ran the same scenario, the ceiling and Mosquitto: sessions/s over
+    /// all rounds for connect-login, mean memory per session for hold, responses/s for drain and
+    /// online-delivery (with p99 and server CPU per response beside them), and the ratio of each round's pair.
     /// </summary>
     private static void PrintComparison(IReadOnlyList<ScenarioResult> results, TextWriter output)
     {
-        var compared = results.Where(r => r.Server == "ceiling").Select(r => r.Scenario).Distinct().ToArray();
-        if (compared.Length == 0)
+        var pairs = results.Where(r => r.Server != "gateway").Select(r => (r.Scenario, Peer: r.Server)).Distinct().ToArray();
+        if (pairs.Length == 0)
         {
             return;
         }
 
         output.WriteLine();
-        output.WriteLine("| scenario | measure | gateway | ceiling | gateway/ceiling | by round |");
-        output.WriteLine("|---|---|---:|---:|---:|---|");
-        foreach (var scenario in compared)
+        output.WriteLine("| scenario | peer | measure | gateway | peer | gateway/peer | by round | p99 ms gateway / peer | server CPU µs/response gateway / peer (ratio) |");
+        output.WriteLine("|---|---|---|---:|---:|---:|---|---|---|");
+        foreach (var (scenario, peer) in pairs)
         {
             var rows = results.Where(r => r.Scenario == scenario).ToArray();
             var memory = scenario == "hold";
+            var delivery = scenario is "drain" or "online-delivery";
             double Figure(IEnumerable<ScenarioResult> of) => memory
                 ? of.Average(r => r.BytesPerSession ?? 0) / 1024
-                : of.Sum(r => r.Ops) / Math.Max(of.Sum(r => r.Seconds), 1e-9);
+                : delivery
+                    ? of.Sum(r => r.Responses ?? 0) / Math.Max(of.Sum(r => r.Seconds), 1e-9)
+                    : of.Sum(r => r.Ops) / Math.Max(of.Sum(r => r.Seconds), 1e-9);
             var gateway = rows.Where(r => r.Server == "gateway").ToArray();
-            var ceiling = rows.Where(r => r.Server == "ceiling").ToArray();
+            var other = rows.Where(r => r.Server == peer).ToArray();
             if (gateway.Length == 0)
             {
                 continue;
             }
 
             var byRound = gateway
-                .Join(ceiling, g => g.Round, c => c.Round, (g, c) => Ratio(Figure([g]), Figure([c])))
+                .Join(other, g => g.Round, c => c.Round, (g, c) => Ratio(Figure([g]), Figure([c])))
                 .Select(x => x.ToString("0.00", CultureInfo.InvariantCulture));
+            var p99 = FormattableString.Invariant($"{gateway.Max(r => r.P99Ms):0.00} / {other.Max(r => r.P99Ms):0.00}");
+            var cpu = gateway.Select(r => r.CpuMicrosecondsPerResponse).FirstOrDefault(c => c is not null) is { } g1
+                && other.Select(r => r.CpuMicrosecondsPerResponse).FirstOrDefault(c => c is not null) is { } p1
+                ? FormattableString.Invariant($"{g1:0.0} / {p1:0.0} ({Ratio(g1, p1):0.00})")
+                : "-";
+            var measure = memory ? "KiB per session" : delivery ? "responses/s" : "sessions/s";
             output.WriteLine(FormattableString.Invariant(
-                $"| {scenario} | {(memory ? "KiB per session" : "sessions/s")} | {Figure(gateway):0.0} | {Figure(ceiling):0.0} | {Ratio(Figure(gateway), Figure(ceiling)):0.00} | {string.Join(" · ", byRound)} |"));
+                $"| {scenario} | {peer} | {measure} | {Figure(gateway):0.0} | {Figure(other):0.0} | {Ratio(Figure(gateway), Figure(other)):0.00} | {string.Join(" · ", byRound)} | {p99} | {cpu} |"));
+        }
+    }
+
+    /// <summary>Throughput in the first seconds of load against the steady state, for the rows that have it.</summary>
+    private static void PrintStart(IReadOnlyList<ScenarioResult> results, TextWriter output)
+    {
+        var rows = results.Where(r => r.StartRatio is not null).ToArray();
+        if (rows.Length == 0)
+        {
+            return;
+        }
+
+        output.WriteLine();
+        output.WriteLine(FormattableString.Invariant($"| scenario | server | first {ScenarioResult.StartSeconds:0} s ops/s | steady ops/s | first / steady |"));
+        output.WriteLine("|---|---|---:|---:|---:|");
+        foreach (var r in rows)
+        {
+            output.WriteLine(FormattableString.Invariant(
+                $"| {r.Scenario} | {r.Server}{(r.Round is { } round ? $" #{round}" : "")} | {r.StartOpsPerSecond:0.0} | {r.OpsPerSecond:0.0} | {r.StartRatio:0.00} |"));
         }
     }
 

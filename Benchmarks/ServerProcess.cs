@@ -80,20 +80,10 @@ public sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Resident memory of the process now, in bytes (VmRSS in /proc/PID/status).</summary>
-    public long ResidentBytes()
-    {
-        foreach (var line in File.ReadLines($"/proc/{_process.Id}/status"))
-        {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-            {
-                // "VmRSS:     123456 kB"
-                var kilobytes = long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture);
-                return kilobytes * 1024;
-            }
-        }
+    public long ResidentBytes() => ProcessStats.ResidentBytes(_process.Id);
 
-        throw new InvalidOperationException($"No VmRSS for process {_process.Id}.");
-    }
+    /// <summary>User plus system CPU the process has used so far, in seconds.</summary>
+    public double CpuSeconds() => ProcessStats.CpuSeconds(_process.Id);
 
     /// <summary>
     /// Bytes the process has caused to be written to storage so far (write_bytes in /proc/PID/io, counted

@@ -65,6 +65,15 @@ public sealed class ClientStoreOptions
     /// <summary>Ids one sweep batch reads (default 200).</summary>
     public int ExpirySweepBatch { get; set; } = 200;
 
+    /// <summary>
+    /// How long a client's record grain (<see cref="ClientGrain"/>, keyed by its token's digest) stays
+    /// activated after its last call (default 2 min; more than Orleans' collection quantum of 1 min, and
+    /// it goes within one more quantum). A logged-in session does not use it again until an <c>update</c>,
+    /// <c>rotate</c> or the next login, so an idle session keeps only its mailbox activated; a login after
+    /// this long reads the record from storage again. Other grains keep Orleans' default age.
+    /// </summary>
+    public TimeSpan ClientGrainIdleAge { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>Responses one sender may have in one queue: <see cref="MaxQueuedPerSender"/> or a tenth of the bound.</summary>
     internal int PerSenderResponses => MaxQueuedPerSender ?? Math.Max(1, MaxQueuedResponses / 10);
 

@@ -86,7 +86,15 @@ public static class SiloBuilderExtensions
             .Validate(o => o.ExpireNeverLoggedInAfter is null || o.ExpireNeverLoggedInAfter > TimeSpan.Zero, "ClientStore:ExpireNeverLoggedInAfter must be positive when set.")
             .Validate(o => o.ExpirySweepInterval > TimeSpan.Zero, "ClientStore:ExpirySweepInterval must be positive.")
             .Validate(o => o.ExpirySweepBatch is > 0 and <= 100_000, "ClientStore:ExpirySweepBatch must be between 1 and 100,000.")
+            .Validate(
+                o => o.ClientGrainIdleAge > GrainCollectionOptions.DEFAULT_COLLECTION_QUANTUM && o.ClientGrainIdleAge <= TimeSpan.FromDays(1),
+                "ClientStore:ClientGrainIdleAge must be more than 00:01:00 (the collection quantum) and at most 1.00:00:00.")
             .ValidateOnStart();
+
+        // Idle record grains go sooner than the rest: a session no longer needs its record once logged in.
+        silo.Services.AddOptions<GrainCollectionOptions>()
+            .Configure<IOptions<ClientStoreOptions>>((collection, store) =>
+                collection.ClassSpecificCollectionAge[typeof(ClientGrain).FullName!] = store.Value.ClientGrainIdleAge);
         silo.Services.AddOptions<StorageFaultOptions>()
             .Bind(configuration.GetSection(StorageFaultOptions.Section))
             .Validate(o => o.WriteFailureRate is >= 0 and <= 1, "Storage:Faults:WriteFailureRate must be between 0 and 1.")
