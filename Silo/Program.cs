@@ -1,8 +1,5 @@
-using Grains.Hosting;
 using Microsoft.Extensions.Hosting;
 using Silo.Hosting;
 
-// appsettings.json and relative paths are found next to the silo, wherever it is started from.
-var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = ContentRoot.Resolve(args) });
-builder.AddStandaloneSilo();
-builder.Build().Run();
+// A generic host, or a web host serving only /dashboard when Dashboard:Enabled is set.
+SiloDashboardHosting.BuildSilo(args).Run();

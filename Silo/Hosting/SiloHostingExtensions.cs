@@ -10,7 +10,7 @@ namespace Silo.Hosting;
 public static class SiloHostingExtensions
 {
     /// <summary>Adds a silo configured by the <c>Cluster</c>, <c>Storage</c> and <c>ClientStore</c> sections.</summary>
-    public static HostApplicationBuilder AddStandaloneSilo(this HostApplicationBuilder builder)
+    public static IHostApplicationBuilder AddStandaloneSilo(this IHostApplicationBuilder builder)
     {
         var contentRoot = builder.Environment.ContentRootPath;
 
@@ -20,7 +20,8 @@ public static class SiloHostingExtensions
         {
             silo.AddClientManagement(builder.Configuration, contentRoot);
 
-            // The dashboard's figures are collected on every silo; the frontends (clients) serve its page.
+            // The dashboard's figures are collected on every silo; the frontends (clients) serve its page,
+            // and so does the silo itself on Dashboard:Urls (SiloDashboardHosting).
             if (builder.Configuration.GetValue<bool>("Dashboard:Enabled"))
             {
                 silo.AddDashboard();

@@ -1,6 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
-
 namespace WebSocketFrontend.Hosting;
 
 /// <summary>The HTTP API for back ends and operators, section <c>Api</c>.</summary>
@@ -21,22 +18,9 @@ public sealed class ApiOptions
 
     /// <summary>
     /// True when <paramref name="request"/> carries <c>Authorization: Bearer</c> with <see cref="AdminKey"/> or
-    /// <see cref="PreviousAdminKey"/>. Digests are compared, both keys every time, so that neither a key's
-    /// length nor which key matched shows in the time taken.
+    /// <see cref="PreviousAdminKey"/>, compared in constant time (<see cref="Grains.Hosting.AdminKey.IsPresented"/>,
+    /// which standalone silos use too).
     /// </summary>
-    public bool IsPresentedBy(HttpRequest request)
-    {
-        if (string.IsNullOrEmpty(AdminKey))
-        {
-            return false;
-        }
-
-        const string scheme = "Bearer ";
-        var header = request.Headers.Authorization.ToString();
-        var given = SHA256.HashData(Encoding.UTF8.GetBytes(header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : string.Empty));
-        var matchesCurrent = CryptographicOperations.FixedTimeEquals(given, SHA256.HashData(Encoding.UTF8.GetBytes(AdminKey)));
-        var matchesPrevious = !string.IsNullOrEmpty(PreviousAdminKey)
-            && CryptographicOperations.FixedTimeEquals(given, SHA256.HashData(Encoding.UTF8.GetBytes(PreviousAdminKey)));
-        return matchesCurrent | matchesPrevious;
-    }
+    public bool IsPresentedBy(HttpRequest request) =>
+        Grains.Hosting.AdminKey.IsPresented(request.Headers.Authorization.ToString(), AdminKey, PreviousAdminKey);
 }
