@@ -49,7 +49,11 @@ public static partial class SiloDashboardHosting
         var web = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = contentRoot });
         web.AddStandaloneSilo();
         web.WebHost.UseUrls(dashboard.Addresses());
-        web.Services.AddOptions<SiloAdminKeySettings>().Bind(web.Configuration.GetSection(SiloAdminKeySettings.Section));
+        web.Services.AddOptions<SiloAdminKeySettings>()
+            .Bind(web.Configuration.GetSection(SiloAdminKeySettings.Section))
+            .Validate(o => string.IsNullOrEmpty(o.PreviousAdminKey) || (!string.IsNullOrEmpty(o.AdminKey) && o.AdminKey != o.PreviousAdminKey),
+                "Api:PreviousAdminKey needs an Api:AdminKey that differs from it.")
+            .ValidateOnStart();
         var app = web.Build();
         if (string.IsNullOrEmpty(app.Services.GetRequiredService<IOptions<SiloAdminKeySettings>>().Value.AdminKey))
         {

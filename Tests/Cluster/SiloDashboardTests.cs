@@ -71,22 +71,24 @@ public sealed class SiloDashboardTests
         silo.AssertRunning();
     }
 
-    [Fact]
-    public async Task ASiloRefusesToStartWithADashboardAddressThatIsNotHttp()
+    [Theory]
+    [InlineData("Dashboard:Urls", "ftp://127.0.0.1:21", "Dashboard:Urls")]
+    [InlineData("Api:PreviousAdminKey", GatewayServer.AdminKey, "Api:PreviousAdminKey")]
+    public async Task ASiloWithTheDashboardOnRefusesToStartOnABadSetting(string key, string value, string named)
     {
         using var database = new TempDatabase();
-        await using var silo = StartSilo("silo-dashboard-bad-url", database, new Uri("ftp://127.0.0.1:21"), enabled: true);
+        await using var silo = StartSilo($"silo-dashboard-bad-{key.Replace(':', '-')}", database, new Uri($"http://127.0.0.1:{FreePort.Next()}"), enabled: true, extra: (key, value));
 
         for (var deadline = DateTime.UtcNow + StartBound; !silo.HasExited && DateTime.UtcNow < deadline;)
         {
             await Task.Delay(100, Cancelled);
         }
 
-        Assert.True(silo.HasExited, $"The silo started with Dashboard:Urls=ftp://…\n{silo.Tail()}");
-        Assert.Contains("Dashboard:Urls", silo.Tail(), StringComparison.Ordinal);
+        Assert.True(silo.HasExited, $"The silo started with {key}={value}.\n{silo.Tail()}");
+        Assert.Contains(named, silo.Tail(), StringComparison.Ordinal);
     }
 
-    private static HostProcess StartSilo(string name, TempDatabase database, Uri dashboard, bool enabled, string? adminKey = GatewayServer.AdminKey, int? gatewayPort = null)
+    private static HostProcess StartSilo(string name, TempDatabase database, Uri dashboard, bool enabled, string? adminKey = GatewayServer.AdminKey, int? gatewayPort = null, (string Key, string Value)? extra = null)
     {
         var settings = new Dictionary<string, string>
         {
@@ -104,6 +106,11 @@ public sealed class SiloDashboardTests
         if (adminKey is not null)
         {
             settings["Api:AdminKey"] = adminKey;
+        }
+
+        if (extra is { } setting)
+        {
+            settings[setting.Key] = setting.Value;
         }
 
         return HostProcess.Start(name, "Silo", settings, Path.GetDirectoryName(database.Path)!);
