@@ -79,12 +79,7 @@ public sealed class SiloDashboardTests
         using var database = new TempDatabase();
         await using var silo = StartSilo($"silo-dashboard-bad-{key.Replace(':', '-')}", database, new Uri($"http://127.0.0.1:{FreePort.Next()}"), enabled: true, extra: (key, value));
 
-        for (var deadline = DateTime.UtcNow + StartBound; !silo.HasExited && DateTime.UtcNow < deadline;)
-        {
-            await Task.Delay(100, Cancelled);
-        }
-
-        Assert.True(silo.HasExited, $"The silo started with {key}={value}.\n{silo.Tail()}");
+        Assert.True(await silo.ExitsWithinAsync(StartBound), $"The silo started with {key}={value}.\n{silo.Tail()}");
         Assert.Contains(named, silo.Tail(), StringComparison.Ordinal);
     }
 

@@ -112,6 +112,25 @@ public sealed class HostProcess : IAsyncDisposable
         await _process.WaitForExitAsync(bound.Token);
     }
 
+    /// <summary>
+    /// True when the process exits within <paramref name="bound"/>; its output has then been read to the end,
+    /// so <see cref="Tail"/> holds its last words.
+    /// </summary>
+    public async Task<bool> ExitsWithinAsync(TimeSpan bound)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(bound);
+        try
+        {
+            await _process.WaitForExitAsync(timeout.Token);
+            return true;
+        }
+        catch (OperationCanceledException) when (!TestContext.Current.CancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
     /// <summary>The last <paramref name="lines"/> lines the process wrote, stdout and stderr interleaved.</summary>
     public string Tail(int lines = 80)
     {
