@@ -7,7 +7,7 @@ namespace WebSocketFrontend.Edge;
 /// <summary>
 /// Decides, before any upgrade, whether a connection may be opened: its origin, the frontend's total
 /// of connections, and its address's share and rate. Every transport endpoint uses this one service
-/// (see <see cref="EdgeHostingExtensions.RequireEdgeAdmission{TBuilder}"/>).
+/// (see <see cref="EdgeHostingExtensions.RequireEdgeAdmission{TBuilder}(TBuilder)"/>).
 /// </summary>
 public sealed partial class EdgeAdmission
 {
@@ -120,6 +120,23 @@ public sealed partial class EdgeAdmission
 public sealed class EdgeAdmissionMetadata
 {
     public static readonly EdgeAdmissionMetadata Instance = new();
+
+    /// <summary>Requests that are part of a connection admitted before (a Socket.IO session's polls), which pass unchecked.</summary>
+    public Func<HttpContext, bool>? Exempt { get; init; }
+}
+
+/// <summary>
+/// The admission slot of the current request, a request feature. An endpoint whose connection outlives the
+/// request (a Socket.IO polling session) takes it over and disposes it when the connection ends.
+/// </summary>
+public sealed class EdgeAdmissionSlot(IDisposable slot)
+{
+    private IDisposable? _slot = slot;
+
+    /// <summary>Takes ownership of the slot; the middleware no longer releases it with the request.</summary>
+    public IDisposable? Take() => Interlocked.Exchange(ref _slot, null);
+
+    internal void Release() => Take()?.Dispose();
 }
 
 /// <summary>Runs <see cref="EdgeAdmission"/> for endpoints marked with <see cref="EdgeAdmissionMetadata"/>, and holds the slot until the connection ends.</summary>
@@ -127,19 +144,29 @@ public sealed class EdgeAdmissionMiddleware(RequestDelegate next, EdgeAdmission 
 {
     public async Task InvokeAsync(HttpContext context)
     {
-        if (context.GetEndpoint()?.Metadata.GetMetadata<EdgeAdmissionMetadata>() is null)
+        var metadata = context.GetEndpoint()?.Metadata.GetMetadata<EdgeAdmissionMetadata>();
+        if (metadata is null || metadata.Exempt?.Invoke(context) == true)
         {
             await next(context);
             return;
         }
 
-        using var slot = admission.TryAdmit(context, out var refusal);
+        var slot = admission.TryAdmit(context, out var refusal);
         if (slot is null)
         {
             await EdgeAdmission.WriteRefusalAsync(context, refusal);
             return;
         }
 
-        await next(context);
+        var held = new EdgeAdmissionSlot(slot);
+        context.Features.Set(held);
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            held.Release();
+        }
     }
 }

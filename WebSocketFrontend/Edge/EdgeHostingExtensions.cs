@@ -94,10 +94,18 @@ public static class EdgeHostingExtensions
         return app;
     }
 
-    /// <summary>Puts an endpoint (a transport: <c>/ws</c>, later <c>/socket.io/</c>) behind <see cref="EdgeAdmission"/>.</summary>
+    /// <summary>Puts an endpoint (a transport: <c>/ws</c>, <c>/socket.io/</c>) behind <see cref="EdgeAdmission"/>.</summary>
     public static TBuilder RequireEdgeAdmission<TBuilder>(this TBuilder builder)
         where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(EdgeAdmissionMetadata.Instance);
+
+    /// <summary>
+    /// Puts an endpoint behind <see cref="EdgeAdmission"/> except for the requests <paramref name="exempt"/> picks:
+    /// those that continue a connection admitted before (an admitted request may keep its slot, see <see cref="EdgeAdmissionSlot"/>).
+    /// </summary>
+    public static TBuilder RequireEdgeAdmission<TBuilder>(this TBuilder builder, Func<HttpContext, bool> exempt)
+        where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new EdgeAdmissionMetadata { Exempt = exempt });
 
     private static bool TryParseNetwork(string entry, out System.Net.IPNetwork network)
     {

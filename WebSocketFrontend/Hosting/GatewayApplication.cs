@@ -1,6 +1,7 @@
 using Prometheus;
 using Grains.Hosting;
 using WebSocketFrontend.Edge;
+using WebSocketFrontend.SocketIo;
 
 namespace WebSocketFrontend.Hosting;
 
@@ -30,10 +31,16 @@ public static class GatewayApplication
         builder.AddGatewayCluster();
         builder.AddGatewayEdge();
         builder.AddGatewayProtocol();
+        builder.AddGatewaySocketIo();
         services?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.MapGateway();
+        if (app.Services.GetService<ISocketIoConnectionHandler>() is not null)
+        {
+            app.MapSocketIo();
+        }
+
         return app;
     }
 }
