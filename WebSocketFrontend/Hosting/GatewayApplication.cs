@@ -32,6 +32,7 @@ public static class GatewayApplication
         builder.AddGatewayEdge();
         builder.AddGatewayProtocol();
         builder.AddGatewaySocketIo();
+        builder.Services.AddSingleton<ISocketIoConnectionHandler, SocketIoSessionHandler>();
         services?.Invoke(builder.Services);
 
         var app = builder.Build();
