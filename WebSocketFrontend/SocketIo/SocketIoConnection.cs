@@ -311,6 +311,14 @@ public sealed class SocketIoConnection
                         while (_outbox.TryDequeue(out var packet))
                         {
                             _buffered -= packet.Length;
+                            if (ReferenceEquals(packet, ClosePacket) && packets.Count > 0)
+                            {
+                                // Socket.IO clients act on a close at once and on the packets before it in the
+                                // same payload a moment later, when a closed client drops them: those packets end
+                                // the payload, and the next poll of the closed session gets the 400 that closes it.
+                                continue;
+                            }
+
                             packets.Add(packet);
                         }
 
