@@ -95,6 +95,68 @@ public sealed class SocketIoSessionTests(DefaultGatewayFixture fixture) : IClass
     }
 
     [Fact]
+    public async Task AClientThatStopsPollingIsClosedAsASlowReaderAndWhatItDidNotTakeStaysQueued()
+    {
+        const int maxPosts = 200;
+        await using var sender = await ProtocolClient.ConnectAsync(ProtocolClient.Ws, fixture.Server);
+        var (token, id) = await sender.RegisterAsync(new { name = "stalled poller" });
+
+        // A polling client that connects and logs in, then never polls again: its frames wait on the server.
+        using var poller = await Tests.SocketIo.PollingClient.OpenAsync(fixture.Server.HttpUri);
+        await poller.PostAsync("40");
+        await poller.PostAsync($"42[\"client.to.instance\",{{\"action\":\"login\",\"parameters\":{{\"token\":\"{token}\"}}}}]");
+        using var api = new ApiClient(fixture.Server.HttpUri);
+        for (var i = 0; i < 100 && !(await api.GetAsync($"/api/clients/{id}")).Body.GetProperty("online").GetBoolean(); i++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(50), TestContext.Current.CancellationToken);
+        }
+
+        // A back end pushes until the gateway gives up on the client and queues instead.
+        var payload = $"{{\"blob\":\"{new string('x', 8000)}\"}}";
+        var seqs = new List<long>();
+        var online = 0;
+        string delivered;
+        do
+        {
+            var (status, body) = await api.PostResponseAsync(id, payload);
+            Assert.Equal(System.Net.HttpStatusCode.Accepted, status);
+            seqs.Add(body.GetProperty("seq").GetInt64());
+            delivered = body.GetProperty("delivered").GetString()!;
+            online += delivered == "online" ? 1 : 0;
+        }
+        while (delivered == "online" && seqs.Count < maxPosts);
+
+        Assert.Equal("queued", delivered);
+        Assert.True(online > 0, "The first pushes went to the online session.");
+
+        // The stalled session ends, and what it had not been handed is still queued, the newest included, in order.
+        var offline = false;
+        for (var i = 0; i < 400 && !offline; i++)
+        {
+            offline = !(await api.GetAsync($"/api/clients/{id}")).Body.GetProperty("online").GetBoolean();
+            if (!offline)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50), TestContext.Current.CancellationToken);
+            }
+        }
+
+        Assert.True(offline, "The stalled session was closed.");
+        await using var again = await ProtocolClient.ConnectAsync(ProtocolClient.SocketIoWebSocket, fixture.Server);
+        var queue = (await again.RequestAsync("login", new { token })).Parameters().GetProperty("queue").EnumerateArray().Select(r => r.GetProperty("seq").GetInt64()).ToList();
+        Assert.NotEmpty(queue);
+        for (var i = 0; i < maxPosts && queue[^1] != seqs[^1]; i++)
+        {
+            // The rest of a paged queue follows the login as pushes.
+            var push = await again.NextPushAsync();
+            Assert.Equal("response", push.Action());
+            queue.Add(push.Parameters().GetProperty("seq").GetInt64());
+        }
+
+        Assert.NotEmpty(queue);
+        Assert.Equal(seqs[^queue.Count..], queue);
+    }
+
+    [Fact]
     public async Task ShutdownClosesSocketIoSessionsAsItClosesWsOnes()
     {
         using var database = new TempDatabase();
