@@ -33,14 +33,12 @@ public static class GatewayApplication
         builder.AddGatewayProtocol();
         builder.AddGatewaySocketIo();
         builder.AddGatewayOperators();
+        builder.Services.AddSingleton<ISocketIoConnectionHandler, SocketIoSessionHandler>();
         services?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.MapGateway();
-        if (app.Services.GetService<ISocketIoConnectionHandler>() is not null)
-        {
-            app.MapSocketIo();
-        }
+        app.MapSocketIo();
 
         return app;
     }
