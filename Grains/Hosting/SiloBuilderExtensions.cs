@@ -57,6 +57,8 @@ public static class SiloBuilderExtensions
             silo.Configure<EndpointOptions>(o => o.AdvertisedIPAddress = membership.AdvertisedAddress);
         }
 
+        // A request's trace goes on through the grain calls it makes, from silo to silo.
+        silo.AddActivityPropagation();
         return silo.AddClientStore(configuration, contentRoot);
     }
 

@@ -42,7 +42,7 @@ public static class ApiEndpoints
         return await next(context);
     }
 
-    private static async Task<IResult> PostResponseAsync(int id, HttpRequest request, IGrainFactory grains, IOptions<ProtocolOptions> options)
+    private static async Task<IResult> PostResponseAsync(int id, HttpRequest request, IGrainFactory grains, IOptions<ProtocolOptions> options, GatewayMetrics metrics)
     {
         var limit = options.Value.MaxPayloadBytes;
         var body = await ReadBodyAsync(request, limit);
@@ -71,7 +71,7 @@ public static class ApiEndpoints
         return await GuardAsync(async () =>
         {
             var result = id > 0 ? await grains.Grain<IClientIdGrain>(id).Send(null, payload) : new SendResult(SendStatus.NotFound, 0);
-            GatewayMetrics.CountSent(result);
+            metrics.CountSent(result);
             if (SendOutcome.ErrorOf(result, id) is { } refused)
             {
                 return Error(refused.Code == ErrorCodes.QueueFull ? StatusCodes.Status409Conflict : StatusCodes.Status404NotFound, refused.Code, refused.Message);

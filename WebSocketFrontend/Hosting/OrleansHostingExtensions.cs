@@ -50,6 +50,9 @@ public static class OrleansHostingExtensions
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = cluster.ResponseTimeout);
             client.UseConnectionRetryFilter<KeepConnecting>();
             client.AddOutgoingGrainCallFilter<FailFastWhileDisconnected>();
+
+            // A request's trace goes on through the grain calls it makes.
+            client.AddActivityPropagation();
         });
 
         // Orleans starts its client as a hosted service whose start waits until a gateway answers,
