@@ -58,7 +58,11 @@ public static class SiloBuilderExtensions
         }
 
         // A request's trace goes on through the grain calls it makes, from silo to silo.
-        silo.AddActivityPropagation();
+        if (TelemetryOptions.From(configuration).TracesOn)
+        {
+            silo.AddActivityPropagation();
+        }
+
         return silo.AddClientStore(configuration, contentRoot);
     }
 

@@ -7,7 +7,7 @@ namespace Silo.Hosting;
 /// <summary>The standalone silo: the same grains, cluster settings and storage as the co-hosted one.</summary>
 public static class SiloHostingExtensions
 {
-    /// <summary>Adds a silo configured by the <c>Cluster</c>, <c>Storage</c> and <c>ClientStore</c> sections.</summary>
+    /// <summary>Adds a silo configured by the <c>Cluster</c>, <c>Storage</c>, <c>ClientStore</c> and <c>Telemetry</c> sections.</summary>
     public static HostApplicationBuilder AddStandaloneSilo(this HostApplicationBuilder builder)
     {
         var contentRoot = builder.Environment.ContentRootPath;
@@ -15,6 +15,6 @@ public static class SiloHostingExtensions
         // Orleans' placement pipeline logs every grain call at Information through Polly.
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
         builder.UseOrleans(silo => silo.AddClientManagement(builder.Configuration, contentRoot));
-        return builder;
+        return builder.AddSiloTelemetry();
     }
 }

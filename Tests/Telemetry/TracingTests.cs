@@ -15,7 +15,7 @@ public sealed class TracingTests
     {
         using var database = new TempDatabase();
         var exported = new ExportedActivities();
-        await using var server = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string> { ["Protocol:ClientSend"] = "any" },
+        await using var server = await GatewayServer.StartAsync(database.Path, new Dictionary<string, string> { ["Protocol:ClientSend"] = "any", ["Telemetry:Traces"] = "true" },
             services: s => s.AddOpenTelemetry().WithTracing(t => t.AddInMemoryExporter(exported)));
         await using var sender = await WsClient.ConnectAsync(server.WebSocketUri);
         await using var receiver = await WsClient.ConnectAsync(server.WebSocketUri);

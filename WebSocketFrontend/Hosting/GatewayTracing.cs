@@ -11,9 +11,6 @@ public static class GatewayTracing
     /// <summary>The name of <see cref="Source"/>.</summary>
     public const string SourceName = "Gateway";
 
-    /// <summary>Orleans' sources a request's trace goes through: grain calls, and grain storage.</summary>
-    public static readonly string[] OrleansSources = ["Microsoft.Orleans.Application", "Microsoft.Orleans.Storage"];
-
     /// <summary>Starts no activity unless something listens (an exporter is configured).</summary>
     public static readonly ActivitySource Source = new(SourceName);
 

@@ -52,7 +52,10 @@ public static class OrleansHostingExtensions
             client.AddOutgoingGrainCallFilter<FailFastWhileDisconnected>();
 
             // A request's trace goes on through the grain calls it makes.
-            client.AddActivityPropagation();
+            if (TelemetryOptions.From(builder.Configuration).TracesOn)
+            {
+                client.AddActivityPropagation();
+            }
         });
 
         // Orleans starts its client as a hosted service whose start waits until a gateway answers,

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Grains.Hosting;
 using OpenTelemetry;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
@@ -10,13 +11,16 @@ namespace WebSocketFrontend.Hosting;
 /// <summary>The gateway's telemetry on OpenTelemetry: metrics for <c>/metrics</c> and OTLP, traces for OTLP.</summary>
 public static class TelemetryHostingExtensions
 {
-    /// <summary>The meters exported: the gateway's, Orleans', the runtime's, and ASP.NET Core's that cost nothing per request.</summary>
+    /// <summary>
+    /// The meters exported: the gateway's, Orleans', the runtime's, and ASP.NET Core's that record nothing per
+    /// request. Kestrel's meter is left out whole: all its instruments but rejected connections are per
+    /// connection, and the gateway refuses connections (Limits:MaxConnections) before Kestrel would.
+    /// </summary>
     public static readonly string[] Meters =
     [
         GatewayMetrics.MeterName,
         "Microsoft.Orleans",
         "System.Runtime",
-        "Microsoft.AspNetCore.Server.Kestrel",
         "Microsoft.AspNetCore.Diagnostics",
         "Microsoft.AspNetCore.RateLimiting",
         "Microsoft.AspNetCore.Authentication",
@@ -25,24 +29,18 @@ public static class TelemetryHostingExtensions
 
     /// <summary>
     /// Registers OpenTelemetry with the Prometheus exporter, and the OTLP exporter for metrics and traces when
-    /// <c>Telemetry:OtlpEndpoint</c> is set; traces are recorded only then.
+    /// <c>Telemetry:OtlpEndpoint</c> is set; traces are recorded only then (or for an exporter a host adds itself,
+    /// with <c>Telemetry:Traces</c>).
     /// </summary>
     public static WebApplicationBuilder AddGatewayTelemetry(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<TelemetryOptions>()
-            .Bind(builder.Configuration.GetSection(TelemetryOptions.Section))
-            .Validate(o => o.HasValidEndpoint(out _), "Telemetry:OtlpEndpoint must be an absolute http or https address (http://collector:4317).")
-            .Validate(o => o.OtlpProtocol is "grpc" or "http/protobuf", "Telemetry:OtlpProtocol must be \"grpc\" or \"http/protobuf\".")
-            .Validate(o => !string.IsNullOrWhiteSpace(o.ServiceName), "Telemetry:ServiceName must not be empty.")
-            .ValidateOnStart();
-        var options = builder.Configuration.GetSection(TelemetryOptions.Section).Get<TelemetryOptions>() ?? new TelemetryOptions();
+        var options = TelemetryOptions.Register(builder.Services, builder.Configuration);
         var otlp = options.HasValidEndpoint(out var endpoint) ? endpoint : null;
-        var protocol = options.OtlpProtocol == "http/protobuf" ? OtlpExportProtocol.HttpProtobuf : OtlpExportProtocol.Grpc;
 
         // The sources of a request's trace, for whichever tracer provider is built (OTLP's, or a test's).
         builder.Services.ConfigureOpenTelemetryTracerProvider(tracing => tracing
             .AddSource(GatewayTracing.SourceName)
-            .AddSource(GatewayTracing.OrleansSources));
+            .AddSource(TelemetryOptions.OrleansActivitySources));
 
         var telemetry = builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(string.IsNullOrWhiteSpace(options.ServiceName) ? "gateway" : options.ServiceName))
@@ -53,12 +51,12 @@ public static class TelemetryHostingExtensions
                     .AddPrometheusExporter();
                 if (otlp is not null)
                 {
-                    metrics.AddOtlpExporter(o => Configure(o, otlp, protocol, "v1/metrics"));
+                    metrics.AddOtlpExporter(o => Configure(o, otlp, options.OverHttp, "v1/metrics"));
                 }
             });
-        if (otlp is not null)
+        if (otlp is not null && options.TracesOn)
         {
-            telemetry.WithTracing(tracing => tracing.AddOtlpExporter(o => Configure(o, otlp, protocol, "v1/traces")));
+            telemetry.WithTracing(tracing => tracing.AddOtlpExporter(o => Configure(o, otlp, options.OverHttp, "v1/traces")));
         }
 
         return builder;
@@ -71,16 +69,13 @@ public static class TelemetryHostingExtensions
     /// </summary>
     public static bool IsPerRequest(Instrument instrument) => instrument.Meter.Name switch
     {
-        "Microsoft.AspNetCore.Server.Kestrel" => instrument.Name != "kestrel.rejected_connections",
-        "Microsoft.AspNetCore.Hosting" or "Microsoft.AspNetCore.Routing" or "Microsoft.AspNetCore.Http.Connections" => true,
+        "Microsoft.AspNetCore.Server.Kestrel" or "Microsoft.AspNetCore.Hosting" or "Microsoft.AspNetCore.Routing" or "Microsoft.AspNetCore.Http.Connections" => true,
         _ => false,
     };
 
-    private static void Configure(OtlpExporterOptions exporter, Uri endpoint, OtlpExportProtocol protocol, string signalPath)
+    private static void Configure(OtlpExporterOptions exporter, Uri endpoint, bool overHttp, string signalPath)
     {
-        exporter.Protocol = protocol;
-
-        // gRPC takes the collector's address; HTTP the path of each signal under it.
-        exporter.Endpoint = protocol == OtlpExportProtocol.Grpc ? endpoint : new Uri(endpoint, endpoint.AbsolutePath.TrimEnd('/') + "/" + signalPath);
+        exporter.Protocol = overHttp ? OtlpExportProtocol.HttpProtobuf : OtlpExportProtocol.Grpc;
+        exporter.Endpoint = TelemetryOptions.SignalEndpoint(endpoint, overHttp, signalPath);
     }
 }
