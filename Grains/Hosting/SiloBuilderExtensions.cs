@@ -57,6 +57,12 @@ public static class SiloBuilderExtensions
             silo.Configure<EndpointOptions>(o => o.AdvertisedIPAddress = membership.AdvertisedAddress);
         }
 
+        // A request's trace goes on through the grain calls it makes, from silo to silo.
+        if (TelemetryOptions.From(configuration).TracesOn)
+        {
+            silo.AddActivityPropagation();
+        }
+
         return silo.AddClientStore(configuration, contentRoot);
     }
 

@@ -9,7 +9,7 @@ namespace Silo.Hosting;
 /// <summary>The standalone silo: the same grains, cluster settings and storage as the co-hosted one.</summary>
 public static class SiloHostingExtensions
 {
-    /// <summary>Adds a silo configured by the <c>Cluster</c>, <c>Storage</c> and <c>ClientStore</c> sections.</summary>
+    /// <summary>Adds a silo configured by the <c>Cluster</c>, <c>Storage</c>, <c>ClientStore</c> and <c>Telemetry</c> sections.</summary>
     public static IHostApplicationBuilder AddStandaloneSilo(this IHostApplicationBuilder builder)
     {
         var contentRoot = builder.Environment.ContentRootPath;
@@ -27,6 +27,6 @@ public static class SiloHostingExtensions
                 silo.AddDashboard();
             }
         });
-        return builder;
+        return builder.AddSiloTelemetry();
     }
 }

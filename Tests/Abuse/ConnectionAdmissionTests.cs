@@ -1,9 +1,12 @@
 using System.Net;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using Tests.Infrastructure;
 using WebSocketFrontend.Edge;
+using WebSocketFrontend.Hosting;
 
 namespace Tests.Abuse;
 
@@ -22,7 +25,7 @@ public sealed class ConnectionAdmissionTests
             ["Limits:MaxConnections"] = "20",
         });
         var admission = server.Services.GetRequiredService<EdgeAdmission>();
-        var refusedBefore = EdgeMetrics.ConnectionsRefused.WithLabels("connections").Value;
+        using var refusals = new MetricCollector<long>(server.Services.GetRequiredService<IMeterFactory>(), GatewayMetrics.MeterName, "gateway.connections_refused");
         var held = new List<Upgrade>();
         try
         {
@@ -45,8 +48,9 @@ public sealed class ConnectionAdmissionTests
             Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
             Assert.Equal(20, admission.Open);
             var metrics = await http.GetStringAsync("/metrics", TestContext.Current.CancellationToken);
-            Assert.Contains("gateway_connections_refused_total{reason=\"connections\"}", metrics);
-            Assert.Equal(10, EdgeMetrics.ConnectionsRefused.WithLabels("connections").Value - refusedBefore);
+            Assert.Contains("gateway_connections_refused_total{otel_scope_name=\"Gateway\",reason=\"connections\"} 10", metrics);
+            Assert.Equal(10, refusals.GetMeasurementSnapshot().Where(m => Equals(m.Tags["reason"], "connections")).Sum(m => m.Value));
+            Assert.Equal(10, refusals.GetMeasurementSnapshot().Sum(m => m.Value));
 
             // A slot comes back when its socket ends.
             await held[0].DisposeAsync();

@@ -1,9 +1,12 @@
 using System.Collections.Immutable;
+using System.Diagnostics.Metrics;
 using Grains.Interfaces;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using WebSocketFrontend.Edge;
+using WebSocketFrontend.Hosting;
 using WebSocketFrontend.Protocol;
 using WebSocketFrontend.Sessions;
 
@@ -20,6 +23,9 @@ public sealed class FakeGrains : IGrainFactory
     private readonly Dictionary<long, Mailbox> _mailboxes = [];
     private int _nextId = 1;
 
+    /// <summary>A meter factory of its own, as a host's: these frontends' instruments count apart from any server's.</summary>
+    private static readonly IMeterFactory Meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
+
     /// <summary>Changes so far; equal before and after a refused request.</summary>
     public long Version { get; private set; }
 
@@ -33,10 +39,11 @@ public sealed class FakeGrains : IGrainFactory
         var frontend = new FrontendIdentity();
         var directory = new DirectoryUpdates(this, frontend, options);
         var registry = new SessionRegistry(options, NullLogger<SessionRegistry>.Instance);
-        var observer = new FrontendObserver(this, registry);
+        var metrics = new GatewayMetrics(Meters);
+        var observer = new FrontendObserver(this, registry, metrics);
         var budgets = new AddressBudgets(Options.Create(new LimitsOptions { Enabled = false }), time);
-        var handler = new RequestHandler(this, budgets, options, NullLogger<RequestHandler>.Instance);
-        var services = new SessionServices(handler, replies, options, time, NullLogger<ClientSession>.Instance, this, frontend, observer, directory);
+        var handler = new RequestHandler(this, budgets, options, NullLogger<RequestHandler>.Instance, metrics, new EdgeMetrics(Meters));
+        var services = new SessionServices(handler, replies, options, time, NullLogger<ClientSession>.Instance, this, frontend, observer, directory, metrics, new EdgeMetrics(Meters));
         return (handler, services, registry);
     }
 

@@ -1,10 +1,13 @@
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using Grains.Interfaces;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Time.Testing;
 using Orleans;
 using Tests.Infrastructure;
 using WebSocketFrontend.Edge;
+using WebSocketFrontend.Hosting;
 
 namespace Tests.Abuse;
 
@@ -21,7 +24,8 @@ public sealed class TokenFailureBudgetTests
         var clock = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-30T12:00:00Z", CultureInfo.InvariantCulture));
         var calls = new ClientGrainCalls();
         await using var server = await GatewayServer.StartAsync(database.Path, time: clock, services: s => s.AddSingleton<IIncomingGrainCallFilter>(calls));
-        var failuresBefore = EdgeMetrics.TokenFailures.Value;
+        using var failures = new MetricCollector<long>(server.Services.GetRequiredService<IMeterFactory>(), GatewayMetrics.MeterName, "gateway.token_failures");
+        using var refusals = new MetricCollector<long>(server.Services.GetRequiredService<IMeterFactory>(), GatewayMetrics.MeterName, "gateway.budget_refusals");
         await using var owner = await WsClient.ConnectAsync(server.WebSocketUri);
         var (token, id) = await owner.RegisterAsync(new { name = "victim" });
 
@@ -34,7 +38,7 @@ public sealed class TokenFailureBudgetTests
             Assert.Equal("invalid_token", (await attacker.RequestAsync("login", new { token = guess })).ErrorCode());
         }
 
-        Assert.True(EdgeMetrics.TokenFailures.Value - failuresBefore >= budget);
+        Assert.Equal(budget, failures.GetMeasurementSnapshot().Sum(m => m.Value));
         var callsAtThreshold = calls.Count;
         for (var i = 0; i < 50; i++)
         {
@@ -46,6 +50,8 @@ public sealed class TokenFailureBudgetTests
         // The address as a whole is backing off, the right token included, and no grain was called for any of it.
         Assert.Equal("rate_limited", (await attacker.RequestAsync("login", new { token })).ErrorCode());
         Assert.Equal(callsAtThreshold, calls.Count);
+        Assert.Equal(52, refusals.GetMeasurementSnapshot().Where(m => Equals(m.Tags["budget"], "token_failures")).Sum(m => m.Value));
+        Assert.Equal(budget, failures.GetMeasurementSnapshot().Sum(m => m.Value));
 
         // The budget comes back with time.
         clock.Advance(TimeSpan.FromSeconds(5));

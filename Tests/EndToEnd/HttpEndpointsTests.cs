@@ -31,11 +31,18 @@ public sealed class HttpEndpointsTests(GatewayFixture fixture)
 
         var text = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), TestContext.Current.CancellationToken);
 
-        Assert.Contains("gateway_connections ", text, StringComparison.Ordinal);
-        Assert.Contains("gateway_online_sessions ", text, StringComparison.Ordinal);
-        Assert.Contains("gateway_requests_total{action=\"register\",outcome=\"ok\"}", text, StringComparison.Ordinal);
-        Assert.Contains("gateway_requests_total{action=\"invalid\",outcome=\"bad_request\"}", text, StringComparison.Ordinal);
-        Assert.Contains("gateway_responses_total{delivered=\"online\"}", text, StringComparison.Ordinal);
-        Assert.Contains("gateway_request_duration_seconds_bucket{action=\"login\"", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_connections{otel_scope_name=\"Gateway\"} ", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_online_sessions{otel_scope_name=\"Gateway\"} ", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_requests_total{otel_scope_name=\"Gateway\",action=\"register\",outcome=\"ok\"}", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_requests_total{otel_scope_name=\"Gateway\",action=\"invalid\",outcome=\"bad_request\"}", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_responses_total{otel_scope_name=\"Gateway\",delivered=\"online\"}", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_request_duration_seconds_bucket{otel_scope_name=\"Gateway\",action=\"login\",le=\"0.0005\"}", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_login_queue_length_bucket{otel_scope_name=\"Gateway\",le=\"1000\"}", text, StringComparison.Ordinal);
+        Assert.Contains("# TYPE gateway_requests_total counter", text, StringComparison.Ordinal);
+
+        // ASP.NET Core's per-request instruments are not listened to; the runtime's are.
+        Assert.DoesNotContain("http_server_request_duration", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("kestrel_active_connections", text, StringComparison.Ordinal);
+        Assert.Contains("dotnet_gc_collections_total", text, StringComparison.Ordinal);
     }
 }

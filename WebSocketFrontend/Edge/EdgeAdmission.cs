@@ -14,11 +14,13 @@ public sealed partial class EdgeAdmission
     private readonly AddressBudgets _budgets;
     private readonly OriginPolicy _origins;
     private readonly ILogger<EdgeAdmission> _logger;
+    private readonly EdgeMetrics _metrics;
     private int _open;
 
-    public EdgeAdmission(AddressBudgets budgets, IOptions<LimitsOptions> limits, IOptions<ProtocolOptions> protocol, ILogger<EdgeAdmission> logger)
+    public EdgeAdmission(AddressBudgets budgets, IOptions<LimitsOptions> limits, IOptions<ProtocolOptions> protocol, ILogger<EdgeAdmission> logger, EdgeMetrics metrics)
     {
         _budgets = budgets;
+        _metrics = metrics;
         _logger = logger;
         _origins = new OriginPolicy(protocol.Value.AllowedOrigins);
         var soft = FileDescriptorLimit.ReadSoftLimit();
@@ -88,7 +90,7 @@ public sealed partial class EdgeAdmission
 
     private Slot? Refused(HttpContext context, AdmissionRefusal refusal)
     {
-        EdgeMetrics.ConnectionsRefused.WithLabels(EdgeMetrics.Label(refusal.Reason)).Inc();
+        _metrics.CountRefused(refusal.Reason);
         LogRefused(_logger, context.Connection.RemoteIpAddress?.ToString() ?? "unknown", EdgeMetrics.Label(refusal.Reason));
         return null;
     }

@@ -28,6 +28,7 @@ public static class EdgeHostingExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         builder.Services.AddSingleton<AddressBudgets>();
+        builder.Services.AddSingleton<EdgeMetrics>();
         builder.Services.AddSingleton<EdgeAdmission>();
 
         // Only configured proxies are believed; ASP.NET Core's default of trusting loopback is cleared,

@@ -115,7 +115,7 @@ public static class ApiEndpoints
         return null;
     }
 
-    private static async Task<IResult> PostResponseAsync(int id, HttpRequest request, IGrainFactory grains, IOptions<ProtocolOptions> options)
+    private static async Task<IResult> PostResponseAsync(int id, HttpRequest request, IGrainFactory grains, IOptions<ProtocolOptions> options, GatewayMetrics metrics)
     {
         var limit = options.Value.MaxPayloadBytes;
         var body = await ReadBodyAsync(request, limit);
@@ -144,7 +144,7 @@ public static class ApiEndpoints
         return await GuardAsync(async () =>
         {
             var result = id > 0 ? await grains.Grain<IClientIdGrain>(id).Send(null, payload) : new SendResult(SendStatus.NotFound, 0);
-            GatewayMetrics.CountSent(result);
+            metrics.CountSent(result);
             if (SendOutcome.ErrorOf(result, id) is { } refused)
             {
                 return Error(refused.Code == ErrorCodes.QueueFull ? StatusCodes.Status409Conflict : StatusCodes.Status404NotFound, refused.Code, refused.Message);
@@ -363,7 +363,7 @@ public static class ApiEndpoints
             : ClientNotFound(id));
 
     /// <summary>Cluster-wide counts from the management grain and the online directory, and this frontend's own counters.</summary>
-    private static Task<IResult> GetStatsAsync(IGrainFactory grains, SessionRegistry registry, FrontendIdentity frontend) => GuardAsync(async () =>
+    private static Task<IResult> GetStatsAsync(IGrainFactory grains, SessionRegistry registry, FrontendIdentity frontend, GatewayMetrics metrics) => GuardAsync(async () =>
     {
         var management = grains.GetGrain<IManagementGrain>(0);
         var silos = await management.GetHosts(onlyActive: true);
@@ -376,8 +376,8 @@ public static class ApiEndpoints
             frontend.Id,
             registry.Count,
             registry.Sessions.Count(s => s.Login is not null),
-            (long)(GatewayMetrics.Responses.WithLabels("online").Value + GatewayMetrics.Responses.WithLabels("queued").Value),
-            (long)GatewayMetrics.Pushed.Value);
+            metrics.ResponsesAccepted,
+            metrics.ResponsesPushed);
         return Results.Json(new ClusterStats(silos.Count, frontends, entries.Sum(e => e.Length), activations, local));
     });
 

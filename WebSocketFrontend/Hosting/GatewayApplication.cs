@@ -1,4 +1,3 @@
-using Prometheus;
 using Grains.Hosting;
 using WebSocketFrontend.Edge;
 using WebSocketFrontend.SocketIo;
@@ -14,12 +13,6 @@ public static class GatewayApplication
     /// </summary>
     public static WebApplication Create(string[] args, Action<IServiceCollection>? services = null)
     {
-        // ASP.NET Core's own instruments measure each HTTP request and connection; for a WebSocket the
-        // request is the whole session, so they say nothing the gateway's metrics do not, and
-        // listening to them cost every session a share of its CPU. The runtime's instruments stay.
-        Metrics.ConfigureMeterAdapter(o => o.InstrumentFilterPredicate =
-            instrument => !instrument.Meter.Name.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal));
-
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = args,
@@ -34,6 +27,7 @@ public static class GatewayApplication
         builder.AddGatewaySocketIo();
         builder.AddGatewayOperators();
         builder.Services.AddSingleton<ISocketIoConnectionHandler, SocketIoSessionHandler>();
+        builder.AddGatewayTelemetry();
         services?.Invoke(builder.Services);
 
         var app = builder.Build();

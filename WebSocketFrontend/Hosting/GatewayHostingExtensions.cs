@@ -2,7 +2,6 @@ using Grains.Interfaces;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Prometheus;
 using WebSocketFrontend.Edge;
 using WebSocketFrontend.Protocol;
 using WebSocketFrontend.Sessions;
@@ -28,6 +27,7 @@ public static class GatewayHostingExtensions
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<FrontendIdentity>();
         builder.Services.AddSingleton<ReplyWriter>();
+        builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection(ApiOptions.Section))
             .Validate(o => string.IsNullOrEmpty(o.PreviousAdminKey) || (!string.IsNullOrEmpty(o.AdminKey) && o.AdminKey != o.PreviousAdminKey),
                 "Api:PreviousAdminKey needs an Api:AdminKey that differs from it.")
@@ -75,12 +75,8 @@ public static class GatewayHostingExtensions
         app.MapClientApi();
         app.MapGatewayOperators();
         var registry = app.Services.GetRequiredService<SessionRegistry>();
-        Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
-        {
-            GatewayMetrics.Connections.Set(registry.Count);
-            GatewayMetrics.OnlineSessions.Set(registry.Sessions.Count(s => s.Login is not null));
-        });
-        app.MapMetrics("/metrics");
+        app.Services.GetRequiredService<GatewayMetrics>().Observe(registry);
+        app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
         return app;

@@ -1,50 +1,116 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Grains.Interfaces;
-using Prometheus;
+using WebSocketFrontend.Sessions;
 
 namespace WebSocketFrontend.Hosting;
 
-/// <summary>What <c>/metrics</c> exposes, in Prometheus text format, besides the process metrics.</summary>
-public static class GatewayMetrics
+/// <summary>
+/// The gateway's instruments, on the <see cref="MeterName"/> meter of this host's <see cref="IMeterFactory"/>.
+/// OpenTelemetry exports them: <c>/metrics</c> in Prometheus text (dots become underscores, counters gain
+/// <c>_total</c>, seconds <c>_seconds</c>), and OTLP when configured.
+/// </summary>
+public sealed class GatewayMetrics
 {
-    public static readonly Gauge Connections = Metrics.CreateGauge(
-        "gateway_connections", "Open WebSocket connections on this frontend.");
+    /// <summary>The meter of every gateway instrument, the edge's included.</summary>
+    public const string MeterName = "Gateway";
 
-    public static readonly Gauge OnlineSessions = Metrics.CreateGauge(
-        "gateway_online_sessions", "Logged-in sockets on this frontend.");
+    private long _accepted;
+    private long _pushed;
 
-    public static readonly Counter Requests = Metrics.CreateCounter(
-        "gateway_requests_total", "Requests answered, by action and outcome (the error code, or ok).",
-        new CounterConfiguration { LabelNames = ["action", "outcome"] });
+    private SessionRegistry? _registry;
 
-    public static readonly Histogram RequestDuration = Metrics.CreateHistogram(
-        "gateway_request_duration_seconds", "Time from a request's arrival to its reply being queued, by action.",
-        new HistogramConfiguration
-        {
-            LabelNames = ["action"],
-            Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14),
-        });
+    public GatewayMetrics(IMeterFactory meters)
+    {
+        var meter = meters.Create(MeterName);
+        meter.CreateObservableGauge("gateway.connections", () => _registry?.Count ?? 0, "{connection}",
+            "Open client connections on this frontend, whatever their transport.");
+        meter.CreateObservableGauge("gateway.online_sessions", () => _registry?.Sessions.Count(s => s.Login is not null) ?? 0, "{session}",
+            "Logged-in connections on this frontend.");
+        Requests = meter.CreateCounter<long>("gateway.requests", "{request}",
+            "Requests answered, by action and outcome (the error code, or ok).");
+        RequestDuration = meter.CreateHistogram("gateway.request.duration", "s",
+            "Time from a request's arrival to its reply being queued, by action.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = ExponentialBuckets(0.0005, 2, 14) });
+        Responses = meter.CreateCounter<long>("gateway.responses", "{response}",
+            "Responses accepted from senders, by how they were taken in (online or queued).");
+        Pushed = meter.CreateCounter<long>("gateway.pushed", "{response}", "Responses pushed to connections of this frontend.");
+        LoginQueueLength = meter.CreateHistogram("gateway.login.queue_length", "{response}",
+            "Pending responses handed over at login (the queue depth clients find).",
+            advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [0, 1, 5, 10, 50, 100, 500, 1000] });
+        PolicyCloses = meter.CreateCounter<long>("gateway.policy_closes", "{connection}",
+            "Connections closed with 1008 by a per-connection limit (rate_limit, outbox_bytes, frame_timeout).");
+    }
 
-    public static readonly Counter Responses = Metrics.CreateCounter(
-        "gateway_responses_total", "Responses accepted from senders, by how they were taken in (online or queued).",
-        new CounterConfiguration { LabelNames = ["delivered"] });
+    /// <summary><c>gateway.requests</c>, tags <c>action</c> and <c>outcome</c>.</summary>
+    public Counter<long> Requests { get; }
 
-    public static readonly Counter Pushed = Metrics.CreateCounter(
-        "gateway_pushed_total", "Responses pushed to sockets of this frontend.");
+    /// <summary><c>gateway.request.duration</c> in seconds, tag <c>action</c>.</summary>
+    public Histogram<double> RequestDuration { get; }
 
-    public static readonly Histogram LoginQueueLength = Metrics.CreateHistogram(
-        "gateway_login_queue_length", "Pending responses handed over at login (the queue depth clients find).",
-        new HistogramConfiguration { Buckets = [0, 1, 5, 10, 50, 100, 500, 1000] });
+    /// <summary><c>gateway.responses</c>, tag <c>delivered</c> (online or queued).</summary>
+    public Counter<long> Responses { get; }
 
-    public static readonly Counter PolicyCloses = Metrics.CreateCounter(
-        "gateway_policy_closes_total", "Sockets closed with 1008 by a per-socket limit (rate_limit, outbox_bytes, frame_timeout).",
-        new CounterConfiguration { LabelNames = ["limit"] });
+    /// <summary><c>gateway.pushed</c>.</summary>
+    public Counter<long> Pushed { get; }
+
+    /// <summary><c>gateway.login.queue_length</c>.</summary>
+    public Histogram<long> LoginQueueLength { get; }
+
+    /// <summary><c>gateway.policy_closes</c>, tag <c>limit</c>.</summary>
+    public Counter<long> PolicyCloses { get; }
+
+    /// <summary>Counts one answered request.</summary>
+    public void CountRequest(string action, string outcome) =>
+        Requests.Add(1, new KeyValuePair<string, object?>("action", action), new KeyValuePair<string, object?>("outcome", outcome));
+
+    /// <summary>Responses senders handed in through this frontend since it started (the admin stats route reads it).</summary>
+    public long ResponsesAccepted => Interlocked.Read(ref _accepted);
+
+    /// <summary>Responses this frontend pushed to its connections since it started.</summary>
+    public long ResponsesPushed => Interlocked.Read(ref _pushed);
 
     /// <summary>Counts a response a sender handed in, when it was taken.</summary>
-    public static void CountSent(SendResult result)
+    public void CountSent(SendResult result)
     {
         if (result.Status is SendStatus.Online or SendStatus.Queued)
         {
-            Responses.WithLabels(result.Status == SendStatus.Online ? "online" : "queued").Inc();
+            Interlocked.Increment(ref _accepted);
+            Responses.Add(1, new KeyValuePair<string, object?>("delivered", result.Status == SendStatus.Online ? "online" : "queued"));
         }
+    }
+
+    /// <summary>Counts <paramref name="count"/> responses pushed to a connection.</summary>
+    public void CountPushed(int count)
+    {
+        Interlocked.Add(ref _pushed, count);
+        Pushed.Add(count);
+    }
+
+    /// <summary>Counts a connection closed by the per-connection <paramref name="limit"/>.</summary>
+    public void CountPolicyClose(string limit) => PolicyCloses.Add(1, new KeyValuePair<string, object?>("limit", limit));
+
+    /// <summary>Times one request of <paramref name="action"/> until the returned value is disposed.</summary>
+    public RequestTimer TimeRequest(string action) => new(this, action, Stopwatch.GetTimestamp());
+
+    /// <summary>The connection and session gauges read <paramref name="registry"/> when they are collected.</summary>
+    public void Observe(SessionRegistry registry) => _registry = registry;
+
+    private static double[] ExponentialBuckets(double start, double factor, int count)
+    {
+        var buckets = new double[count];
+        for (var i = 0; i < count; i++)
+        {
+            buckets[i] = start * Math.Pow(factor, i);
+        }
+
+        return buckets;
+    }
+
+    /// <summary>Records the time since its start in <c>gateway.request.duration</c> when disposed.</summary>
+    public readonly struct RequestTimer(GatewayMetrics metrics, string action, long started) : IDisposable
+    {
+        public void Dispose() =>
+            metrics.RequestDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("action", action));
     }
 }

@@ -63,6 +63,12 @@ public static class OrleansHostingExtensions
                 // The silos collect the figures (Dashboard:Enabled on each silo); the frontend shows them.
                 client.AddDashboard();
             }
+
+            // A request's trace goes on through the grain calls it makes.
+            if (TelemetryOptions.From(builder.Configuration).TracesOn)
+            {
+                client.AddActivityPropagation();
+            }
         });
 
         // Orleans starts its client as a hosted service whose start waits until a gateway answers,

@@ -42,7 +42,7 @@ public sealed partial class ClientSession
             throw;
         }
 
-        GatewayMetrics.LoginQueueLength.Observe(queue.Length);
+        _services.Metrics.LoginQueueLength.Record(queue.Length);
         var pageLength = PageLength(queue, 0);
         var page = queue[..pageLength];
         var frame = Replies.Answer(request, "logged", (client, page), static (w, s) =>

@@ -325,7 +325,7 @@ public sealed partial class ClientSession : IDisposable
                 return await _services.Handler.HandleAsync(this, request!, _abort.Token);
             }
 
-            GatewayMetrics.Requests.WithLabels("invalid", error!.Code).Inc();
+            _services.Metrics.CountRequest("invalid", error!.Code);
             return Replies.Error(error.Code, error.Message, error.Action, error.RequestIdJson, message.Context);
         }
     }
@@ -364,7 +364,7 @@ public sealed partial class ClientSession : IDisposable
             return;
         }
 
-        GatewayMetrics.PolicyCloses.WithLabels(limit).Inc();
+        _services.Metrics.CountPolicyClose(limit);
         LogPolicyClose(_services.Logger, Id, reason);
         RequestClose(CloseReason.PolicyViolation, reason);
     }
@@ -482,7 +482,7 @@ public sealed partial class ClientSession : IDisposable
             return;
         }
 
-        Edge.EdgeMetrics.AuthenticationTimeouts.Inc();
+        _services.EdgeMetrics.AuthenticationTimeouts.Add(1);
         LogAuthenticationTimeout(_services.Logger, Id);
         RequestClose(CloseReason.PolicyViolation, "authentication timeout");
     }

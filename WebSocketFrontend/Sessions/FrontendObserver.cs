@@ -13,11 +13,13 @@ namespace WebSocketFrontend.Sessions;
 public sealed class FrontendObserver : ISessionObserver
 {
     private readonly SessionRegistry _registry;
+    private readonly GatewayMetrics _metrics;
     private readonly Lazy<ISessionObserver> _reference;
 
-    public FrontendObserver(IGrainFactory grains, SessionRegistry registry)
+    public FrontendObserver(IGrainFactory grains, SessionRegistry registry, GatewayMetrics metrics)
     {
         _registry = registry;
+        _metrics = metrics;
 
         // Created on first use: the co-hosted silo or the cluster client must be running by then.
         _reference = new Lazy<ISessionObserver>(() => grains.CreateObjectReference<ISessionObserver>(this));
@@ -38,7 +40,7 @@ public sealed class FrontendObserver : ISessionObserver
         var delivered = await session.DeliverAsync(frames, timeout);
         if (delivered)
         {
-            GatewayMetrics.Pushed.Inc(frames.Length);
+            _metrics.CountPushed(frames.Length);
         }
 
         return delivered;

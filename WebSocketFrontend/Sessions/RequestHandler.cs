@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Grains.Interfaces;
-using Prometheus;
 using Microsoft.Extensions.Options;
 using WebSocketFrontend.Edge;
 using WebSocketFrontend.Hosting;
@@ -18,7 +17,9 @@ public sealed partial class RequestHandler(
     IGrainFactory grains,
     AddressBudgets budgets,
     IOptions<ProtocolOptions> options,
-    ILogger<RequestHandler> logger)
+    ILogger<RequestHandler> logger,
+    GatewayMetrics metrics,
+    EdgeMetrics edgeMetrics)
 {
     /// <summary>Length of every token <see cref="TokenDigest.NewToken"/> makes; anything else cannot be one.</summary>
     private const int TokenLength = 43;
@@ -38,12 +39,13 @@ public sealed partial class RequestHandler(
     {
         var replies = session.Replies;
         var action = KnownActions.Contains(request.Action) ? request.Action : "unknown";
-        using var timer = GatewayMetrics.RequestDuration.WithLabels(action).NewTimer();
+        using var timer = metrics.TimeRequest(action);
+        using var activity = GatewayTracing.StartRequest(action, session.Id);
         try
         {
             if (TokenActions.Contains(request.Action) && !budgets.MayCheckToken(session.RemoteAddress))
             {
-                EdgeMetrics.BudgetRefusals.WithLabels("token_failures").Inc();
+                edgeMetrics.CountBudgetRefusal("token_failures");
                 throw new ProtocolException(ErrorCodes.RateLimited, "Too many failed token checks from this address; retry later.");
             }
 
@@ -61,7 +63,8 @@ public sealed partial class RequestHandler(
                 "ping" => replies.Answer(request, "pinged"),
                 _ => throw new ProtocolException(ErrorCodes.UnknownAction, $"Unknown action '{request.Action}'."),
             };
-            GatewayMetrics.Requests.WithLabels(action, "ok").Inc();
+            metrics.CountRequest(action, "ok");
+            activity?.SetTag("gateway.client_id", session.Login?.ClientId);
             if (request.Action == "register" || TokenActions.Contains(request.Action))
             {
                 session.Authenticated();
@@ -76,7 +79,8 @@ public sealed partial class RequestHandler(
                 ChargeFailure(session);
             }
 
-            GatewayMetrics.Requests.WithLabels(action, ex.Code).Inc();
+            metrics.CountRequest(action, ex.Code);
+            activity?.SetTag("gateway.outcome", ex.Code);
             return replies.Error(ex.Code, ex.Message, request.Action, request.RequestIdJson, request.Context);
         }
         catch (Exception ex)
@@ -89,7 +93,8 @@ public sealed partial class RequestHandler(
                 LogUnavailable(logger, ex, request.Action);
             }
 
-            GatewayMetrics.Requests.WithLabels(action, ErrorCodes.Unavailable).Inc();
+            metrics.CountRequest(action, ErrorCodes.Unavailable);
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ErrorCodes.Unavailable);
             return replies.Error(ErrorCodes.Unavailable, SendOutcome.UnavailableMessage, request.Action, request.RequestIdJson, request.Context);
         }
     }
@@ -100,7 +105,7 @@ public sealed partial class RequestHandler(
         if (_registrationKeyDigest is not null && !budgets.MayCheckToken(session.RemoteAddress))
         {
             // Guesses at the key are failed credential checks like wrong tokens, with the same back-off.
-            EdgeMetrics.BudgetRefusals.WithLabels("token_failures").Inc();
+            edgeMetrics.CountBudgetRefusal("token_failures");
             throw new ProtocolException(ErrorCodes.RateLimited, "Too many failed credential checks from this address; retry later.");
         }
 
@@ -113,7 +118,7 @@ public sealed partial class RequestHandler(
         // Every registration costs a stored client; the address's budget is checked before the grain call.
         if (!budgets.TryRegister(session.RemoteAddress, out _))
         {
-            EdgeMetrics.BudgetRefusals.WithLabels("registrations").Inc();
+            edgeMetrics.CountBudgetRefusal("registrations");
             throw new ProtocolException(ErrorCodes.RateLimited, "Too many registrations from this address; retry later.");
         }
 
@@ -162,7 +167,7 @@ public sealed partial class RequestHandler(
         var result = to > 0
             ? await grains.Grain<IClientIdGrain>(to).SendFromClient(senderId, payload, _options.ClientSend == ClientSendPolicy.Contacts)
             : new SendResult(SendStatus.NotFound, 0);
-        GatewayMetrics.CountSent(result);
+        metrics.CountSent(result);
         if (SendOutcome.ErrorOf(result, to) is { } refused)
         {
             throw refused;
@@ -267,7 +272,7 @@ public sealed partial class RequestHandler(
 
     private void ChargeFailure(ClientSession session)
     {
-        EdgeMetrics.TokenFailures.Inc();
+        edgeMetrics.TokenFailures.Add(1);
         budgets.RecordTokenFailure(session.RemoteAddress);
     }
 

@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Options;
+using WebSocketFrontend.Edge;
+using WebSocketFrontend.Hosting;
 using WebSocketFrontend.Protocol;
 
 namespace WebSocketFrontend.Sessions;
@@ -13,7 +15,9 @@ public sealed class SessionServices(
     IGrainFactory grains,
     FrontendIdentity frontend,
     FrontendObserver observer,
-    DirectoryUpdates directory)
+    DirectoryUpdates directory,
+    GatewayMetrics metrics,
+    EdgeMetrics edgeMetrics)
 {
     public RequestHandler Handler { get; } = handler;
 
@@ -34,6 +38,10 @@ public sealed class SessionServices(
     public FrontendObserver Observer { get; } = observer;
 
     public DirectoryUpdates Directory { get; } = directory;
+
+    public GatewayMetrics Metrics { get; } = metrics;
+
+    public EdgeMetrics EdgeMetrics { get; } = edgeMetrics;
 
     /// <summary>How long a session stays valid in its mailbox without renewal: three renewal periods.</summary>
     public TimeSpan SessionValidity => Options.SessionRenewInterval * 3;

@@ -11,5 +11,5 @@ public sealed class SocketIoSessionHandler(SessionRegistry registry, SessionServ
     private readonly long _highWaterBytes = options.Value.MaxMessageBytes;
 
     public Task RunAsync(SocketIoConnection connection, CancellationToken cancellationToken) =>
-        registry.ServeAsync(new ClientSession(new SocketIoTransport(connection, _replies, _highWaterBytes), services), cancellationToken);
+        registry.ServeAsync(new ClientSession(new SocketIoTransport(connection, _replies, _highWaterBytes, services.Metrics), services), cancellationToken);
 }

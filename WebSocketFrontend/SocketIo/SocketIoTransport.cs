@@ -22,6 +22,7 @@ public sealed class SocketIoTransport : IClientTransport
 
     private readonly SocketIoConnection _connection;
     private readonly long _highWaterBytes;
+    private readonly GatewayMetrics _metrics;
 
     /// <param name="connection">The Socket.IO connection, connected to <c>/</c>.</param>
     /// <param name="replies">The writer of <see cref="SocketIoFrameFormat"/> frames, shared by every Socket.IO session.</param>
@@ -29,8 +30,10 @@ public sealed class SocketIoTransport : IClientTransport
     /// How much the connection may hold that the client has not taken before a send waits for it to take some
     /// (<see cref="ProtocolOptions.MaxMessageBytes"/>, about what a socket's send buffer holds).
     /// </param>
-    public SocketIoTransport(SocketIoConnection connection, ReplyWriter replies, long highWaterBytes)
+    /// <param name="metrics">Where a slow-reader close is counted, as on <c>/ws</c>.</param>
+    public SocketIoTransport(SocketIoConnection connection, ReplyWriter replies, long highWaterBytes, GatewayMetrics metrics)
     {
+        _metrics = metrics;
         _connection = connection;
         Replies = replies;
         _highWaterBytes = highWaterBytes;
@@ -112,7 +115,7 @@ public sealed class SocketIoTransport : IClientTransport
         if (_connection.Closed is { IsCompletedSuccessfully: true, Result: SocketIoCloseReason.Overflow })
         {
             // The client did not take what it was sent: the slow-reader close of /ws, counted alike.
-            GatewayMetrics.PolicyCloses.WithLabels("outbox_bytes").Inc();
+            _metrics.CountPolicyClose("outbox_bytes");
         }
 
         throw new ConnectionLostException("The Socket.IO connection has closed.");
