@@ -33,6 +33,7 @@ public static class GatewayApplication
         builder.AddGatewayProtocol();
         builder.AddGatewaySocketIo();
         builder.AddGatewayOperators();
+        builder.Services.AddSingleton<ISocketIoConnectionHandler, SocketIoSessionHandler>();
         services?.Invoke(builder.Services);
 
         var app = builder.Build();
