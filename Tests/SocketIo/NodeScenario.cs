@@ -16,12 +16,15 @@ public static class NodeScenario
     private static readonly SemaphoreSlim InstallLock = new(1, 1);
     private static bool _installed;
 
-    public static async Task RunAsync(string scenario, Uri server)
+    public static Task RunAsync(string scenario, Uri server) => RunScriptAsync("scenario.js", scenario, server);
+
+    /// <summary>Runs <paramref name="scenario"/> of <paramref name="script"/>, a script in Tests/SocketIo/node.</summary>
+    public static async Task RunScriptAsync(string script, string scenario, Uri server)
     {
         var directory = FindNodeDirectory();
         await EnsureInstalledAsync(directory);
-        var (exitCode, output) = await ExecAsync("node", ["scenario.js", scenario, server.ToString()], directory, ScenarioTimeout);
-        Assert.True(exitCode == 0, $"The node scenario '{scenario}' failed with exit code {exitCode}:\n{output}");
+        var (exitCode, output) = await ExecAsync("node", [script, scenario, server.ToString()], directory, ScenarioTimeout);
+        Assert.True(exitCode == 0, $"The node scenario '{scenario}' of {script} failed with exit code {exitCode}:\n{output}");
     }
 
     private static async Task EnsureInstalledAsync(string directory)

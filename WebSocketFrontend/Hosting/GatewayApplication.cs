@@ -38,10 +38,7 @@ public static class GatewayApplication
 
         var app = builder.Build();
         app.MapGateway();
-        if (app.Services.GetService<ISocketIoConnectionHandler>() is not null)
-        {
-            app.MapSocketIo();
-        }
+        app.MapSocketIo();
 
         return app;
     }

@@ -60,6 +60,7 @@ public sealed class SocketIoConnection
     private readonly TaskCompletionSource<SocketIoCloseReason> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _closing = new();
     private TaskCompletionSource _outboxChanged = NewSignal();
+    private TaskCompletionSource _taken = NewSignal();
     private long _buffered;
     private bool _isClosed;
     private bool _webSocket;
@@ -161,6 +162,29 @@ public sealed class SocketIoConnection
         }
     }
 
+    /// <summary>
+    /// Waits until at most <paramref name="bytes"/> are unsent (<see cref="BufferedBytes"/>), or the connection has
+    /// closed: a sender that waits here before <see cref="TrySend"/> holds what a slow client has not taken near that mark.
+    /// </summary>
+    public async ValueTask WaitForRoomAsync(long bytes, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task taken;
+            lock (_gate)
+            {
+                if (_isClosed || _buffered <= bytes)
+                {
+                    return;
+                }
+
+                taken = _taken.Task;
+            }
+
+            await taken.WaitAsync(cancellationToken);
+        }
+    }
+
     /// <summary>Disconnects the client from <c>/</c> (it gets the packets queued before, then a DISCONNECT) and closes.</summary>
     public void Close() => Shut(SocketIoCloseReason.ServerDisconnect);
 
@@ -239,6 +263,11 @@ public sealed class SocketIoConnection
             }
         }
 
+        lock (_gate)
+        {
+            SignalTaken();
+        }
+
         _events.Writer.TryComplete();
         _connectTimer?.Dispose();
         _pingTimer?.Dispose();
@@ -269,6 +298,12 @@ public sealed class SocketIoConnection
         _outbox.Enqueue(packet);
         _buffered += packet.Length;
         Signal();
+    }
+
+    private void SignalTaken()
+    {
+        _taken.TrySetResult();
+        _taken = NewSignal();
     }
 
     private void Signal()
@@ -311,8 +346,18 @@ public sealed class SocketIoConnection
                         while (_outbox.TryDequeue(out var packet))
                         {
                             _buffered -= packet.Length;
+                            if (ReferenceEquals(packet, ClosePacket) && packets.Count > 0)
+                            {
+                                // Socket.IO clients act on a close at once and on the packets before it in the
+                                // same payload a moment later, when a closed client drops them: those packets end
+                                // the payload, and the next poll of the closed session gets the 400 that closes it.
+                                continue;
+                            }
+
                             packets.Add(packet);
                         }
+
+                        SignalTaken();
 
                         if (packets.Count == 0)
                         {
@@ -863,6 +908,7 @@ public sealed class SocketIoConnection
                     if (_outbox.TryDequeue(out packet))
                     {
                         _buffered -= packet.Length;
+                        SignalTaken();
                     }
                     else if (_isClosed)
                     {

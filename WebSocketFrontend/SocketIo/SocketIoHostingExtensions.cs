@@ -29,8 +29,10 @@ public static class SocketIoHostingExtensions
     public static IEndpointConventionBuilder MapSocketIo(this WebApplication app)
     {
         var path = app.Services.GetRequiredService<IOptions<SocketIoOptions>>().Value.Path;
-        var server = app.Services.GetRequiredService<SocketIoServer>();
-        return app.Map(path, server.HandleAsync)
+
+        // The server is resolved at the first request, so that building the application reads no Protocol setting:
+        // a wrong one is reported by its own validation at start.
+        return app.Map(path, static context => context.RequestServices.GetRequiredService<SocketIoServer>().HandleAsync(context))
             .RequireEdgeAdmission(static context => context.Request.Query.ContainsKey("sid") || HttpMethods.IsOptions(context.Request.Method));
     }
 }

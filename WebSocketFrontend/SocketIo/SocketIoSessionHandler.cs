@@ -8,7 +8,8 @@ namespace WebSocketFrontend.SocketIo;
 public sealed class SocketIoSessionHandler(SessionRegistry registry, SessionServices services, IOptions<ProtocolOptions> options) : ISocketIoConnectionHandler
 {
     private readonly ReplyWriter _replies = new(new SocketIoFrameFormat(options.Value.ReplyEvent));
+    private readonly long _highWaterBytes = options.Value.MaxMessageBytes;
 
     public Task RunAsync(SocketIoConnection connection, CancellationToken cancellationToken) =>
-        registry.ServeAsync(new ClientSession(new SocketIoTransport(connection, _replies), services), cancellationToken);
+        registry.ServeAsync(new ClientSession(new SocketIoTransport(connection, _replies, _highWaterBytes), services), cancellationToken);
 }

@@ -21,13 +21,19 @@ public sealed class SocketIoTransport : IClientTransport
     public const string RequestEvent = "client.to.instance";
 
     private readonly SocketIoConnection _connection;
+    private readonly long _highWaterBytes;
 
     /// <param name="connection">The Socket.IO connection, connected to <c>/</c>.</param>
     /// <param name="replies">The writer of <see cref="SocketIoFrameFormat"/> frames, shared by every Socket.IO session.</param>
-    public SocketIoTransport(SocketIoConnection connection, ReplyWriter replies)
+    /// <param name="highWaterBytes">
+    /// How much the connection may hold that the client has not taken before a send waits for it to take some
+    /// (<see cref="ProtocolOptions.MaxMessageBytes"/>, about what a socket's send buffer holds).
+    /// </param>
+    public SocketIoTransport(SocketIoConnection connection, ReplyWriter replies, long highWaterBytes)
     {
         _connection = connection;
         Replies = replies;
+        _highWaterBytes = highWaterBytes;
     }
 
     public ReplyWriter Replies { get; }
@@ -73,11 +79,34 @@ public sealed class SocketIoTransport : IClientTransport
             : InboundMessage.FromError(error!, context);
     }
 
+    /// <remarks>
+    /// Returns once the connection holds the frame, after waiting while it holds more than the high-water mark: a
+    /// client that does not poll (or read its WebSocket) then leaves its frames in the session's outbox, whose
+    /// bound closes it as a slow <c>/ws</c> reader is closed, and whose pushes its mailbox keeps. The connection's
+    /// own bound (<see cref="ProtocolOptions.OutboxBytes"/>) stays behind that as a last guard.
+    /// </remarks>
     public ValueTask SendAsync(byte[] frame, CancellationToken cancellationToken)
+    {
+        if (_connection.BufferedBytes > _highWaterBytes)
+        {
+            return SendWhenRoomAsync(frame, cancellationToken);
+        }
+
+        Send(frame);
+        return default;
+    }
+
+    private async ValueTask SendWhenRoomAsync(byte[] frame, CancellationToken cancellationToken)
+    {
+        await _connection.WaitForRoomAsync(_highWaterBytes, cancellationToken);
+        Send(frame);
+    }
+
+    private void Send(byte[] frame)
     {
         if (_connection.TrySend(frame))
         {
-            return default;
+            return;
         }
 
         if (_connection.Closed is { IsCompletedSuccessfully: true, Result: SocketIoCloseReason.Overflow })
