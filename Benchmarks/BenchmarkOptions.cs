@@ -71,6 +71,9 @@ public sealed record BenchmarkOptions(
           --mosquitto    (none)                   mosquitto executable (a path, or a name on PATH or in /usr/sbin): connect-login,
                                                   drain, online-delivery and hold also run on a Mosquitto the tool starts, and
                                                   print gateway/Mosquitto beside gateway/ceiling
+          --transport    ws                       connect-login, online-delivery, hold: ws (raw /ws), socketio (Socket.IO,
+                                                  Engine.IO v4 WebSocket at /socket.io/ on the same server) or both, which
+                                                  runs each on the gateway in the same run and prints Socket.IO / raw
         The server answers one request at a time per socket and allows 1000 requests/s (burst 2000) per
         socket by default: start it with --Protocol:RequestsPerSecond=100000 --Protocol:RequestBurst=100000
         for drain and online-delivery, or use more --senders.
@@ -88,8 +91,10 @@ public sealed record BenchmarkOptions(
     [
         "--url", "--clients", "--seconds", "--warmup", "--count", "--pending", "--concurrency", "--senders", "--responses",
         "--window", "--server", "--sessions", "--rounds", "--port", "--warmup-responses", "--postgres", "--stall-bound",
-        "--mosquitto", "--idle",
+        "--mosquitto", "--idle", "--transport",
     ];
+
+    private static readonly string[] _transports = ["ws", "socketio", "both"];
 
     /// <summary>chaos: an administrative PostgreSQL connection string (a login that may create databases), on this machine.</summary>
     public string? Postgres { get; init; }
@@ -102,6 +107,15 @@ public sealed record BenchmarkOptions(
 
     /// <summary>The mosquitto executable, when connect-login, drain, online-delivery and hold run on Mosquitto as well (default: they do not).</summary>
     public string? Mosquitto { get; init; }
+
+    /// <summary>connect-login, online-delivery and hold: <c>ws</c> (default), <c>socketio</c> or <c>both</c>.</summary>
+    public string Transport { get; init; } = "ws";
+
+    /// <summary>The gateway's sessions run over raw <c>/ws</c>.</summary>
+    public bool OverWs => Transport is "ws" or "both";
+
+    /// <summary>The gateway's sessions run over Socket.IO.</summary>
+    public bool OverSocketIo => Transport is "socketio" or "both";
 
     public static bool TryParse(string[] args, [NotNullWhen(true)] out BenchmarkOptions? options, [NotNullWhen(false)] out string? problem)
     {
@@ -157,6 +171,9 @@ public sealed record BenchmarkOptions(
             Whole(values, "--rounds", 2, 1, 10, out var rounds),
             Whole(values, "--port", 0, 1, 65_535, out var port),
             Whole(values, "--warmup-responses", 150_000, 0, 10_000_000, out var warmupResponses),
+            values.TryGetValue("--transport", out var transport) && !_transports.Contains(transport)
+                ? $"--transport must be ws, socketio or both, not '{transport}'."
+                : null,
         ];
         problem = problems.FirstOrDefault(p => p is not null);
         if (problem is not null)
@@ -173,6 +190,7 @@ public sealed record BenchmarkOptions(
             StallBound = TimeSpan.FromSeconds(stallBound),
             Mosquitto = mosquitto,
             Idle = TimeSpan.FromSeconds(idle),
+            Transport = transport ?? "ws",
         };
         return true;
     }

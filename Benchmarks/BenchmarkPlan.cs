@@ -8,10 +8,15 @@ namespace Benchmarks;
 /// <c>--server</c> with fresh data, or the one at <c>--url</c>), and connect-login and hold also on the
 /// ceiling, alternating with the gateway round by round so that both see the same machine. With
 /// <c>--mosquitto</c>, connect-login, drain, online-delivery and hold run on Mosquitto too, in the same
-/// run: after the gateway (and the ceiling) of each round.
+/// run: after the gateway (and the ceiling) of each round. With <c>--transport</c>, the gateway's rows of
+/// connect-login, online-delivery and hold run over raw <c>/ws</c>, Socket.IO, or both (rows named
+/// <c>gateway</c> and <c>socket.io</c>), on the same gateway build and machine.
 /// </summary>
 public static class BenchmarkPlan
 {
+    /// <summary>The server name of a row that measured the gateway over Socket.IO.</summary>
+    public const string SocketIoRow = "socket.io";
+
     public static async IAsyncEnumerable<ScenarioResult> RunAsync(BenchmarkOptions options, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var scenarios = options.Command == "all" ? BenchmarkOptions.Scenarios : [options.Command];
@@ -47,7 +52,16 @@ public static class BenchmarkPlan
                 {
                     for (var round = 1; round <= options.Rounds; round++)
                     {
-                        yield return await new HoldScenario(options, gateway, round).RunAsync(cancellationToken);
+                        if (options.OverWs)
+                        {
+                            yield return await new HoldScenario(options, gateway, round).RunAsync(cancellationToken);
+                        }
+
+                        if (options.OverSocketIo)
+                        {
+                            yield return await new HoldScenario(options, gateway, round, socketIo: true).RunAsync(cancellationToken);
+                        }
+
                         yield return await new HoldScenario(options, ceiling, round).RunAsync(cancellationToken);
                         if (options.Mosquitto is { } executable)
                         {
@@ -68,10 +82,22 @@ public static class BenchmarkPlan
                 {
                     for (var round = 1; round <= options.Rounds; round++)
                     {
-                        foreach (var (target, server) in new[] { (gateway, onGateway), (ceiling, onCeiling) })
+                        List<(string Name, Uri Url)> runs = [];
+                        if (options.OverWs)
                         {
-                            var run = new LoadRunner(new ConnectLoginScenario(), options with { Url = server.Url });
-                            yield return await run.RunAsync(cancellationToken) with { Server = target.Name, Round = round };
+                            runs.Add((gateway.Name, onGateway.Url));
+                        }
+
+                        if (options.OverSocketIo)
+                        {
+                            runs.Add((SocketIoRow, SocketIoFraming.EndpointBeside(onGateway.Url)));
+                        }
+
+                        runs.Add((ceiling.Name, onCeiling.Url));
+                        foreach (var (name, url) in runs)
+                        {
+                            var run = new LoadRunner(new ConnectLoginScenario(), options with { Url = url });
+                            yield return await run.RunAsync(cancellationToken) with { Server = name, Round = round };
                         }
 
                         if (broker is not null)
@@ -79,6 +105,24 @@ public static class BenchmarkPlan
                             yield return await new MqttConnectLoginScenario(options, broker, round).RunAsync(cancellationToken);
                         }
                     }
+                }
+
+                break;
+
+            case "online-delivery" when options.Transport != "ws":
+                // A fresh gateway process for each transport, raw /ws first.
+                foreach (var socketIo in new[] { false, true }.Where(s => s ? options.OverSocketIo : options.OverWs))
+                {
+                    await using var server = await gateway.StartAsync(cancellationToken);
+                    var url = socketIo ? SocketIoFraming.EndpointBeside(server.Url) : server.Url;
+                    var result = await new OnlineDeliveryScenario(options with { Url = url }, server.Process).RunAsync(cancellationToken);
+                    yield return socketIo ? result with { Server = SocketIoRow } : result;
+                }
+
+                if (options.Mosquitto is { } broker2)
+                {
+                    await using var mosquitto = await MosquittoProcess.StartAsync(broker2, cancellationToken);
+                    yield return await new MqttOnlineDeliveryScenario(options, mosquitto).RunAsync(cancellationToken);
                 }
 
                 break;

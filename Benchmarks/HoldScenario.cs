@@ -9,9 +9,14 @@ namespace Benchmarks;
 /// A warm-up of connect-login cycles on clients of their own lets the code paths load before the
 /// "before" reading; then <c>--sessions</c> sockets log in and stay open, idle, and the server's
 /// resident memory is read again once it has settled. Memory per session = (after − before) / held.
+/// With <paramref name="socketIo"/>, the warm-up and the held sessions speak Socket.IO at <c>/socket.io/</c>
+/// (registering stays on <c>/ws</c>); each session's receive loop answers the Engine.IO heartbeats.
 /// </summary>
-public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, int round) : IBenchmarkRun
+public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, int round, bool socketIo = false) : IBenchmarkRun
 {
+    /// <summary>Frames a held session may receive: its login reply, the pings' replies and the heartbeats of an hour.</summary>
+    private const long MaxFrames = 10_000;
+
     /// <summary>Clients that warm the login path up before the "before" reading.</summary>
     private const int WarmupClients = 200;
 
@@ -42,13 +47,14 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
 
         await using var server = await target.StartAsync(cancellationToken);
         var process = server.Process ?? throw new InvalidOperationException("hold needs a server the tool started.");
+        var url = socketIo ? SocketIoFraming.EndpointBeside(server.Url) : server.Url;
         var warmup = clients[options.Sessions..].OfType<BenchClient>().ToArray();
         Log($"warming up: {warmup.Length} clients × {WarmupCycles} connect-login cycles");
         await Phases.ForEachAsync(warmup.Length * WarmupCycles, Math.Min(options.Concurrency, 50), options.Duration, _errors, "warmup", async (i, phase) =>
         {
             try
             {
-                await using var connection = await ProtocolConnection.OpenAsync(server.Url, LoadRunner.OperationTimeout, phase);
+                await using var connection = await ProtocolConnection.OpenAsync(url, LoadRunner.OperationTimeout, phase);
                 await connection.LoginAsync(warmup[i % warmup.Length].Token, phase);
                 await connection.CloseAsync(phase);
             }
@@ -61,7 +67,7 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
         var before = await SettledResidentBytesAsync(process, cancellationToken);
         Log($"resident before: {before / 1048576.0:0.0} MiB; opening {options.Sessions} sessions, {options.Concurrency} at a time");
 
-        var held = new ProtocolConnection?[options.Sessions];
+        var held = new PipelinedConnection?[options.Sessions];
         var latencies = new long[options.Sessions];
         var started = Stopwatch.GetTimestamp();
         try
@@ -73,13 +79,13 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
                     return;
                 }
 
-                ProtocolConnection? connection = null;
+                PipelinedConnection? connection = null;
                 try
                 {
                     var begun = Stopwatch.GetTimestamp();
-                    connection = await ProtocolConnection.OpenAsync(server.Url, LoadRunner.OperationTimeout, phase);
-                    var id = await connection.LoginAsync(client.Token, phase);
-                    if (id != client.Id)
+                    connection = await PipelinedConnection.OpenAsync(url, LoadRunner.OperationTimeout, 1, MaxFrames, null, phase);
+                    var (reply, _) = await connection.RequestAsync("login", "logged", client.Token, static (w, t) => w.WriteString("token"u8, t), phase);
+                    if (reply.GetProperty("id").GetInt32() != client.Id)
                     {
                         _errors.Add("wrong_id");
                     }
@@ -116,7 +122,7 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
 
                 try
                 {
-                    await connection.PingAsync(phase);
+                    await PingAsync(connection, phase);
                     Interlocked.Increment(ref open);
                 }
                 catch (Exception ex) when (ErrorCounts.CodeOf(ex, cancellationToken) is { } code)
@@ -129,7 +135,7 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
             var measured = latencies.Where((_, i) => held[i] is not null).ToArray();
             return ScenarioResult.From(Name, open, Stopwatch.GetElapsedTime(started, opened), measured, _errors.Snapshot()) with
             {
-                Server = target.Name,
+                Server = ServerName,
                 Round = round,
                 RssBeforeBytes = before,
                 RssAfterBytes = after,
@@ -154,7 +160,7 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
     /// <see cref="_keepAliveEvery"/>, as a device keeps its socket within the server's keep-alive timeout
     /// (2 min by default). A ping is answered by the frontend alone; it calls no grain.
     /// </summary>
-    private async Task IdleAsync(ProtocolConnection?[] held, CancellationToken cancellationToken)
+    private async Task IdleAsync(PipelinedConnection?[] held, CancellationToken cancellationToken)
     {
         if (options.Idle <= TimeSpan.Zero)
         {
@@ -175,7 +181,7 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
 
                 try
                 {
-                    await connection.PingAsync(phase);
+                    await PingAsync(connection, phase);
                 }
                 catch (Exception ex) when (ErrorCounts.CodeOf(ex, cancellationToken) is { } code)
                 {
@@ -214,5 +220,11 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
         return last;
     }
 
-    private void Log(string message) => Phases.Log($"{Name} {target.Name} #{round}", message);
+    /// <summary>An application-level round trip: proves the session is still open and served.</summary>
+    private static Task PingAsync(PipelinedConnection connection, CancellationToken cancellationToken) =>
+        connection.RequestAsync("ping", "pinged", 0, static (_, _) => { }, cancellationToken);
+
+    private string ServerName => socketIo ? BenchmarkPlan.SocketIoRow : target.Name;
+
+    private void Log(string message) => Phases.Log($"{Name} {ServerName} #{round}", message);
 }

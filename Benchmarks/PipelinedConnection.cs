@@ -16,7 +16,8 @@ public readonly record struct PipelinedReply(string? Action, string? Code, JsonE
 /// A client socket that reads every frame the server sends, on a loop of its own: replies are matched
 /// to requests in order, up to a window of them outstanding, and anything else (a <c>response</c> push,
 /// <c>loggedOut</c>) goes to the push callback with the timestamp it arrived at. Callbacks run on the
-/// receive loop, so they must be quick and copy what they keep.
+/// receive loop, so they must be quick and copy what they keep. A URL on <c>/socket.io/</c> speaks
+/// Socket.IO (<see cref="SocketIoFraming"/>): the same bodies in events, and the receive loop answers heartbeats.
 /// </summary>
 public sealed class PipelinedConnection : IAsyncDisposable
 {
@@ -30,6 +31,7 @@ public sealed class PipelinedConnection : IAsyncDisposable
 
     private readonly ClientWebSocket _socket;
     private readonly TimeSpan _timeout;
+    private readonly bool _socketIo;
     private readonly Action<string, JsonElement, long>? _onPush;
     private readonly SemaphoreSlim _window;
     private readonly int _capacity;
@@ -41,10 +43,11 @@ public sealed class PipelinedConnection : IAsyncDisposable
     private string? _brokenBy;
     private int _nextRequestId;
 
-    private PipelinedConnection(ClientWebSocket socket, TimeSpan timeout, int window, Action<string, JsonElement, long>? onPush)
+    private PipelinedConnection(ClientWebSocket socket, TimeSpan timeout, bool socketIo, int window, Action<string, JsonElement, long>? onPush)
     {
         _socket = socket;
         _timeout = timeout;
+        _socketIo = socketIo;
         _window = new SemaphoreSlim(window, window);
         _capacity = window;
         _onPush = onPush;
@@ -70,12 +73,17 @@ public sealed class PipelinedConnection : IAsyncDisposable
         var socket = new ClientWebSocket { Options = { Proxy = null } };
         try
         {
+            var socketIo = SocketIoFraming.Speaks(url);
             using (var bound = Bound(timeout, cancellationToken))
             {
                 await socket.ConnectAsync(url, bound.Token);
+                if (socketIo)
+                {
+                    await SocketIoFraming.HandshakeAsync(socket, bound.Token);
+                }
             }
 
-            var connection = new PipelinedConnection(socket, timeout, window, onPush);
+            var connection = new PipelinedConnection(socket, timeout, socketIo, window, onPush);
             connection._receiving = connection.ReceiveLoopAsync(maxFrames, cancellationToken);
             return connection;
         }
@@ -273,6 +281,12 @@ public sealed class PipelinedConnection : IAsyncDisposable
                     return;
                 }
 
+                if (_socketIo && SocketIoFraming.IsPing(buffer.WrittenSpan))
+                {
+                    await PongAsync(linked.Token);
+                    continue;
+                }
+
                 if (!Dispatch(buffer.WrittenMemory, Stopwatch.GetTimestamp()))
                 {
                     failure = "unexpected_reply";
@@ -294,12 +308,32 @@ public sealed class PipelinedConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>Answers a Socket.IO heartbeat, between two requests: the writer lock keeps frames whole.</summary>
+    private async Task PongAsync(CancellationToken cancellationToken)
+    {
+        using var bound = Bound(_timeout, cancellationToken);
+        await _writer.WaitAsync(bound.Token);
+        try
+        {
+            await _socket.SendAsync(SocketIoFraming.Pong, WebSocketMessageType.Text, endOfMessage: true, bound.Token);
+        }
+        finally
+        {
+            _writer.Release();
+        }
+    }
+
     /// <summary>Hands one frame to the request it answers or to the push callback; false when the stream is out of step.</summary>
     private bool Dispatch(ReadOnlyMemory<byte> frame, long receivedAt)
     {
         string? action;
         JsonElement body;
         JsonDocument document;
+        if (_socketIo && !SocketIoFraming.TryBody(frame, out frame))
+        {
+            return false;
+        }
+
         try
         {
             document = JsonDocument.Parse(frame);
@@ -312,9 +346,18 @@ public sealed class PipelinedConnection : IAsyncDisposable
         using (document)
         {
             var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object
+            if (_socketIo)
+            {
+                body = root;
+            }
+            else if (root.ValueKind != JsonValueKind.Object
                 || !root.TryGetProperty("event", out var evt) || evt.GetString() is not ("instace.to.client" or "instance.to.client")
-                || !root.TryGetProperty("body", out body) || body.ValueKind != JsonValueKind.Object
+                || !root.TryGetProperty("body", out body))
+            {
+                return false;
+            }
+
+            if (body.ValueKind != JsonValueKind.Object
                 || !body.TryGetProperty("action", out var actionElement) || (action = actionElement.GetString()) is null)
             {
                 return false;
@@ -371,7 +414,7 @@ public sealed class PipelinedConnection : IAsyncDisposable
     }
 
     private ReadOnlyMemory<byte> Envelope<TState>(string action, int requestId, TState state, Action<Utf8JsonWriter, TState> parameters) =>
-        RequestEnvelope.Write(_sendBuffer, action, requestId, state, parameters);
+        RequestEnvelope.Write(_sendBuffer, action, requestId, state, parameters, _socketIo);
 
     private static CancellationTokenSource Bound(TimeSpan timeout, CancellationToken cancellationToken)
     {

@@ -6,7 +6,8 @@ namespace Benchmarks;
 
 /// <summary>
 /// One client socket speaking PROTOCOL.md with one request outstanding at a time; every wait is
-/// bounded by the operation timeout.
+/// bounded by the operation timeout. A URL on <c>/socket.io/</c> speaks Socket.IO (<see cref="SocketIoFraming"/>);
+/// its heartbeats are answered while a reply is awaited.
 /// </summary>
 public sealed class ProtocolConnection : IAsyncDisposable
 {
@@ -17,13 +18,15 @@ public sealed class ProtocolConnection : IAsyncDisposable
 
     private readonly ClientWebSocket _socket;
     private readonly TimeSpan _timeout;
+    private readonly bool _socketIo;
     private readonly ArrayBufferWriter<byte> _buffer = new(4096);
     private int _nextRequestId;
 
-    private ProtocolConnection(ClientWebSocket socket, TimeSpan timeout)
+    private ProtocolConnection(ClientWebSocket socket, TimeSpan timeout, bool socketIo)
     {
         _socket = socket;
         _timeout = timeout;
+        _socketIo = socketIo;
     }
 
     public static async Task<ProtocolConnection> OpenAsync(Uri url, TimeSpan timeout, CancellationToken cancellationToken)
@@ -34,7 +37,13 @@ public sealed class ProtocolConnection : IAsyncDisposable
         {
             using var bound = Bound(timeout, cancellationToken);
             await socket.ConnectAsync(url, bound.Token);
-            return new ProtocolConnection(socket, timeout);
+            var socketIo = SocketIoFraming.Speaks(url);
+            if (socketIo)
+            {
+                await SocketIoFraming.HandshakeAsync(socket, bound.Token);
+            }
+
+            return new ProtocolConnection(socket, timeout, socketIo);
         }
         catch
         {
@@ -108,7 +117,7 @@ public sealed class ProtocolConnection : IAsyncDisposable
         var reply = await ReceiveAsync(bound.Token);
         try
         {
-            return Read(reply, requestId, expected);
+            return Read(reply, requestId, expected, _socketIo);
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
@@ -117,16 +126,21 @@ public sealed class ProtocolConnection : IAsyncDisposable
     }
 
     /// <summary>The parameters of a reply to <paramref name="requestId"/> with action <paramref name="expected"/>; throws otherwise.</summary>
-    private static JsonElement Read(ReadOnlyMemory<byte> reply, int requestId, string expected)
+    private static JsonElement Read(ReadOnlyMemory<byte> reply, int requestId, string expected, bool socketIo)
     {
-        using var document = JsonDocument.Parse(reply);
-        var root = document.RootElement;
-        if (root.GetProperty("event").GetString() is not ("instace.to.client" or "instance.to.client"))
+        if (socketIo && !SocketIoFraming.TryBody(reply, out reply))
         {
             throw new RequestFailedException("unexpected_event", connectionBroken: true);
         }
 
-        var body = root.GetProperty("body");
+        using var document = JsonDocument.Parse(reply);
+        var root = document.RootElement;
+        if (!socketIo && root.GetProperty("event").GetString() is not ("instace.to.client" or "instance.to.client"))
+        {
+            throw new RequestFailedException("unexpected_event", connectionBroken: true);
+        }
+
+        var body = socketIo ? root : root.GetProperty("body");
         var action = body.GetProperty("action").GetString();
         var parameters = body.GetProperty("parameters");
         var echoed = body.TryGetProperty("requestId", out var id) ? id : default;
@@ -153,10 +167,29 @@ public sealed class ProtocolConnection : IAsyncDisposable
     }
 
     private ReadOnlyMemory<byte> Envelope<TState>(string action, int requestId, TState state, Action<Utf8JsonWriter, TState> parameters) =>
-        RequestEnvelope.Write(_buffer, action, requestId, state, parameters);
+        RequestEnvelope.Write(_buffer, action, requestId, state, parameters, _socketIo);
 
-    /// <summary>One whole text message, in the same buffer the request was written to (it has been sent by now).</summary>
+    /// <summary>
+    /// One whole text message, in the same buffer the request was written to (it has been sent by now);
+    /// on Socket.IO, heartbeats that come first are answered and skipped.
+    /// </summary>
     private async Task<ReadOnlyMemory<byte>> ReceiveAsync(CancellationToken cancellationToken)
+    {
+        for (var heartbeats = 0; heartbeats < 16; heartbeats++)
+        {
+            var message = await ReceiveMessageAsync(cancellationToken);
+            if (!_socketIo || !SocketIoFraming.IsPing(message.Span))
+            {
+                return message;
+            }
+
+            await _socket.SendAsync(SocketIoFraming.Pong, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+        }
+
+        throw new RequestFailedException("no_reply_between_heartbeats", connectionBroken: true);
+    }
+
+    private async Task<ReadOnlyMemory<byte>> ReceiveMessageAsync(CancellationToken cancellationToken)
     {
         _buffer.ResetWrittenCount();
         while (true)

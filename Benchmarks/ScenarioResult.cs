@@ -23,7 +23,7 @@ public sealed record ScenarioResult(
     double P50Ms, double P99Ms, double MaxMs, IReadOnlyDictionary<string, long> Errors, bool Failed,
     long? Responses = null, double? ResponsesPerSecond = null)
 {
-    /// <summary>Which server the row measured: <c>gateway</c> or <c>ceiling</c>.</summary>
+    /// <summary>Which server the row measured: <c>gateway</c>, <c>socket.io</c> (the gateway over Socket.IO), <c>ceiling</c> or <c>mosquitto</c>.</summary>
     public string Server { get; init; } = "gateway";
 
     /// <summary>connect-login and hold: the gateway/ceiling pair the row belongs to, from 1.</summary>
@@ -139,6 +139,7 @@ public static class Report
         }
 
         PrintComparison(results, output);
+        PrintTransports(results, output);
         PrintStart(results, output);
         PrintQueueDepth(results, output);
 
@@ -156,7 +157,7 @@ public static class Report
     /// </summary>
     private static void PrintComparison(IReadOnlyList<ScenarioResult> results, TextWriter output)
     {
-        var pairs = results.Where(r => r.Server != "gateway").Select(r => (r.Scenario, Peer: r.Server)).Distinct().ToArray();
+        var pairs = results.Where(r => r.Server is not ("gateway" or BenchmarkPlan.SocketIoRow)).Select(r => (r.Scenario, Peer: r.Server)).Distinct().ToArray();
         if (pairs.Length == 0)
         {
             return;
@@ -193,6 +194,48 @@ public static class Report
             var measure = memory ? "KiB per session" : delivery ? "responses/s" : "sessions/s";
             output.WriteLine(FormattableString.Invariant(
                 $"| {scenario} | {peer} | {measure} | {Figure(gateway):0.0} | {Figure(other):0.0} | {Ratio(Figure(gateway), Figure(other)):0.00} | {string.Join(" · ", byRound)} | {p99} | {cpu} |"));
+        }
+    }
+
+    /// <summary>
+    /// The gateway over Socket.IO against the gateway over raw <c>/ws</c>, for the scenarios that ran both:
+    /// sessions/s for connect-login, responses/s for online-delivery (p99 and server CPU per response beside),
+    /// memory per session for hold; overall and round by round.
+    /// </summary>
+    private static void PrintTransports(IReadOnlyList<ScenarioResult> results, TextWriter output)
+    {
+        var scenarios = results.Where(r => r.Server == BenchmarkPlan.SocketIoRow).Select(r => r.Scenario).Distinct()
+            .Where(s => results.Any(r => r.Scenario == s && r.Server == "gateway")).ToArray();
+        if (scenarios.Length == 0)
+        {
+            return;
+        }
+
+        output.WriteLine();
+        output.WriteLine("| scenario | measure | raw /ws | Socket.IO | Socket.IO / raw | by round | p99 ms raw / Socket.IO | server CPU µs/response raw / Socket.IO |");
+        output.WriteLine("|---|---|---:|---:|---:|---|---|---|");
+        foreach (var scenario in scenarios)
+        {
+            var memory = scenario == "hold";
+            var delivery = scenario is "drain" or "online-delivery";
+            double Figure(IEnumerable<ScenarioResult> of) => memory
+                ? of.Average(r => r.BytesPerSession ?? 0) / 1024
+                : delivery
+                    ? of.Sum(r => r.Responses ?? 0) / Math.Max(of.Sum(r => r.Seconds), 1e-9)
+                    : of.Sum(r => r.Ops) / Math.Max(of.Sum(r => r.Seconds), 1e-9);
+            var raw = results.Where(r => r.Scenario == scenario && r.Server == "gateway").ToArray();
+            var socketIo = results.Where(r => r.Scenario == scenario && r.Server == BenchmarkPlan.SocketIoRow).ToArray();
+            var byRound = socketIo
+                .Join(raw, s => s.Round, g => g.Round, (s, g) => Ratio(Figure([s]), Figure([g])))
+                .Select(x => x.ToString("0.00", CultureInfo.InvariantCulture));
+            var p99 = FormattableString.Invariant($"{raw.Max(r => r.P99Ms):0.00} / {socketIo.Max(r => r.P99Ms):0.00}");
+            var cpu = raw.Select(r => r.CpuMicrosecondsPerResponse).FirstOrDefault(c => c is not null) is { } a
+                && socketIo.Select(r => r.CpuMicrosecondsPerResponse).FirstOrDefault(c => c is not null) is { } b
+                ? FormattableString.Invariant($"{a:0.0} / {b:0.0}")
+                : "-";
+            var measure = memory ? "KiB per session" : delivery ? "responses/s" : "sessions/s";
+            output.WriteLine(FormattableString.Invariant(
+                $"| {scenario} | {measure} | {Figure(raw):0.0} | {Figure(socketIo):0.0} | {Ratio(Figure(socketIo), Figure(raw)):0.00} | {(byRound.Any() ? string.Join(" · ", byRound) : "-")} | {p99} | {cpu} |"));
         }
     }
 
