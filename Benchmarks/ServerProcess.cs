@@ -150,7 +150,20 @@ public sealed class ServerProcess : IAsyncDisposable
         info.Environment["DOTNET_gcServer"] = "0";
         info.Environment["DOTNET_gcConcurrent"] = "1";
         info.Environment["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0";
-        foreach (var e in (Environment.GetEnvironmentVariable("XENV") ?? "").Split(";", StringSplitOptions.RemoveEmptyEntries)) { var kv = e.Split("="); info.Environment[kv[0]] = kv[1]; }
+
+        // XENV="NAME=value;NAME=value" passes extra variables to the servers the tool starts (a setting such as
+        // ClientStore__ClientGrainIdleAge, or a runtime knob), for a run that compares them.
+        foreach (var entry in (Environment.GetEnvironmentVariable("XENV") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var equals = entry.IndexOf('=', StringComparison.Ordinal);
+            if (equals <= 0)
+            {
+                throw new ArgumentException($"XENV entries are NAME=value, separated by ';': '{entry}' is not.");
+            }
+
+            info.Environment[entry[..equals]] = entry[(equals + 1)..];
+        }
+
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
 
         var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {name}.");
