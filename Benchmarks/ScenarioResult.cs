@@ -169,13 +169,7 @@ public static class Report
         foreach (var (scenario, peer) in pairs)
         {
             var rows = results.Where(r => r.Scenario == scenario).ToArray();
-            var memory = scenario == "hold";
-            var delivery = scenario is "drain" or "online-delivery";
-            double Figure(IEnumerable<ScenarioResult> of) => memory
-                ? of.Average(r => r.BytesPerSession ?? 0) / 1024
-                : delivery
-                    ? of.Sum(r => r.Responses ?? 0) / Math.Max(of.Sum(r => r.Seconds), 1e-9)
-                    : of.Sum(r => r.Ops) / Math.Max(of.Sum(r => r.Seconds), 1e-9);
+            double Figure(IEnumerable<ScenarioResult> of) => Headline(scenario, of);
             var gateway = rows.Where(r => r.Server == "gateway").ToArray();
             var other = rows.Where(r => r.Server == peer).ToArray();
             if (gateway.Length == 0)
@@ -191,7 +185,7 @@ public static class Report
                 && other.Select(r => r.CpuMicrosecondsPerResponse).FirstOrDefault(c => c is not null) is { } p1
                 ? FormattableString.Invariant($"{g1:0.0} / {p1:0.0} ({Ratio(g1, p1):0.00})")
                 : "-";
-            var measure = memory ? "KiB per session" : delivery ? "responses/s" : "sessions/s";
+            var measure = MeasureOf(scenario);
             output.WriteLine(FormattableString.Invariant(
                 $"| {scenario} | {peer} | {measure} | {Figure(gateway):0.0} | {Figure(other):0.0} | {Ratio(Figure(gateway), Figure(other)):0.00} | {string.Join(" · ", byRound)} | {p99} | {cpu} |"));
         }
@@ -216,13 +210,7 @@ public static class Report
         output.WriteLine("|---|---|---:|---:|---:|---|---|---|");
         foreach (var scenario in scenarios)
         {
-            var memory = scenario == "hold";
-            var delivery = scenario is "drain" or "online-delivery";
-            double Figure(IEnumerable<ScenarioResult> of) => memory
-                ? of.Average(r => r.BytesPerSession ?? 0) / 1024
-                : delivery
-                    ? of.Sum(r => r.Responses ?? 0) / Math.Max(of.Sum(r => r.Seconds), 1e-9)
-                    : of.Sum(r => r.Ops) / Math.Max(of.Sum(r => r.Seconds), 1e-9);
+            double Figure(IEnumerable<ScenarioResult> of) => Headline(scenario, of);
             var raw = results.Where(r => r.Scenario == scenario && r.Server == "gateway").ToArray();
             var socketIo = results.Where(r => r.Scenario == scenario && r.Server == BenchmarkPlan.SocketIoRow).ToArray();
             var byRound = socketIo
@@ -233,7 +221,7 @@ public static class Report
                 && socketIo.Select(r => r.CpuMicrosecondsPerResponse).FirstOrDefault(c => c is not null) is { } b
                 ? FormattableString.Invariant($"{a:0.0} / {b:0.0}")
                 : "-";
-            var measure = memory ? "KiB per session" : delivery ? "responses/s" : "sessions/s";
+            var measure = MeasureOf(scenario);
             output.WriteLine(FormattableString.Invariant(
                 $"| {scenario} | {measure} | {Figure(raw):0.0} | {Figure(socketIo):0.0} | {Ratio(Figure(socketIo), Figure(raw)):0.00} | {(byRound.Any() ? string.Join(" · ", byRound) : "-")} | {p99} | {cpu} |"));
         }
@@ -274,6 +262,25 @@ public static class Report
     }
 
     private static double Ratio(double a, double b) => b > 0 ? a / b : 0;
+
+    /// <summary>
+    /// The figure a comparison puts side by side: mean memory per session for hold, responses/s over all rounds
+    /// for drain and online-delivery, sessions (operations)/s over all rounds for the rest.
+    /// </summary>
+    private static double Headline(string scenario, IEnumerable<ScenarioResult> rows) => scenario switch
+    {
+        "hold" => rows.Average(r => r.BytesPerSession ?? 0) / 1024,
+        "drain" or "online-delivery" => rows.Sum(r => r.Responses ?? 0) / Math.Max(rows.Sum(r => r.Seconds), 1e-9),
+        _ => rows.Sum(r => r.Ops) / Math.Max(rows.Sum(r => r.Seconds), 1e-9),
+    };
+
+    /// <summary>The unit of <see cref="Headline"/>.</summary>
+    private static string MeasureOf(string scenario) => scenario switch
+    {
+        "hold" => "KiB per session",
+        "drain" or "online-delivery" => "responses/s",
+        _ => "sessions/s",
+    };
 
     private static string Optional(long? value) => value?.ToString(CultureInfo.InvariantCulture) ?? "-";
 
