@@ -73,6 +73,9 @@ internal sealed class SerializedWriteGrainStorage : IGrainStorage
         await DurableAsync(number);
     }
 
+    /// <summary>Writes counted as committed so far: what the next flush covers (tests wait on it).</summary>
+    internal long Committed => Interlocked.Read(ref _committed);
+
     /// <summary>Returns once an fsync that began after commit <paramref name="number"/> has completed.</summary>
     private async Task DurableAsync(long number)
     {

@@ -18,14 +18,18 @@ public sealed class GroupCommitTests
         var inner = new RecordingStorage { CommitsToAwait = Writes };
         var flushes = new ConcurrentQueue<(long CoveredUpTo, long EndedAt)>();
         var clock = 0L;
-        var storage = new SerializedWriteGrainStorage(inner, () =>
+        SerializedWriteGrainStorage storage = null!;
+        storage = new SerializedWriteGrainStorage(inner, () =>
         {
             // A flush covers what had committed when it began. The first one is held until every other
-            // write has committed behind it, so those writes must all wait for one more flush.
+            // write has committed behind it, so those writes must all wait for one more flush. A write is
+            // counted by the queue just after the inner storage returns, so the held flush also waits for
+            // that count: otherwise the next flush could begin one write short and a third would follow.
             var covered = Volatile.Read(ref inner.Commits);
             if (flushes.IsEmpty)
             {
                 Assert.True(inner.AllCommitted.Wait(TimeSpan.FromSeconds(30)), "the other writes did not commit while the first flush was held");
+                Assert.True(SpinWait.SpinUntil(() => storage.Committed == Writes, TimeSpan.FromSeconds(30)), "the queue did not count the writes that committed");
             }
 
             flushes.Enqueue((covered, Interlocked.Increment(ref clock)));
