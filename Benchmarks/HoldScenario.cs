@@ -112,46 +112,12 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
             var after = await SettledResidentBytesAsync(process, cancellationToken);
 
             // Every session must still be open and served once the reading is taken.
-            var open = 0;
-            await Phases.ForEachAsync(held.Length, options.Concurrency, options.Duration, _errors, "ping", async (i, phase) =>
-            {
-                if (held[i] is not { } connection)
-                {
-                    return;
-                }
-
-                try
-                {
-                    await PingAsync(connection, phase);
-                    Interlocked.Increment(ref open);
-                }
-                catch (Exception ex) when (ErrorCounts.CodeOf(ex, cancellationToken) is { } code)
-                {
-                    _errors.Add($"dropped:{code}");
-                }
-            }, cancellationToken);
-            Log($"resident after: {after / 1048576.0:0.0} MiB with {open} sessions open: {(after - before) / (double)Math.Max(open, 1) / 1024:0.0} KiB per session");
-
-            var measured = latencies.Where((_, i) => held[i] is not null).ToArray();
-            return ScenarioResult.From(Name, open, Stopwatch.GetElapsedTime(started, opened), measured, _errors.Snapshot()) with
-            {
-                Server = ServerName,
-                Round = round,
-                RssBeforeBytes = before,
-                RssAfterBytes = after,
-                BytesPerSession = open == 0 ? null : Math.Round((after - before) / (double)open, 0),
-            };
+            var reading = new HoldReading(options, _errors, ServerName, round, $"{Name} {ServerName} #{round}", before, after, started, opened);
+            return await HeldSessions.ReadAsync(reading, held, latencies, PingAsync, ErrorCounts.CodeOf, cancellationToken);
         }
         finally
         {
-            await Phases.ForEachAsync(held.Length, options.Concurrency, options.Duration, _errors, "close", async (i, _) =>
-            {
-                if (held[i] is { } connection)
-                {
-                    held[i] = null;
-                    await connection.DisposeAsync();
-                }
-            }, cancellationToken);
+            await HeldSessions.CloseAsync(held, options, _errors, c => c.DisposeAsync().AsTask(), cancellationToken);
         }
     }
 

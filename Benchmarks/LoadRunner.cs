@@ -21,11 +21,6 @@ public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options) : IB
     private static readonly TimeSpan _operationBound = OperationTimeout * 3 + _backoff;
 
     private readonly ConcurrentDictionary<string, long> _errors = new(StringComparer.Ordinal);
-    private long _warmupEnd;
-    private long _deadline;
-    private long _warmupIssued;
-    private long _measuredIssued;
-    private long _lastCompletion;
 
     /// <summary>The end of the first seconds of load (<see cref="ScenarioResult.StartSeconds"/>), and the operations that succeeded in them.</summary>
     private long _startWindowEnd;
@@ -41,12 +36,9 @@ public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options) : IB
                 .WaitAsync(_operationBound * 2, cancellationToken);
 
             Console.Error.WriteLine($"{scenario.Name}: {options.Warmup.TotalSeconds} s warm-up, then {options.Duration.TotalSeconds} s measured");
-            var start = Stopwatch.GetTimestamp();
-            _warmupEnd = start + Ticks(options.Warmup);
-            _deadline = _warmupEnd + Ticks(options.Duration);
-            _lastCompletion = _warmupEnd;
-            _startWindowEnd = start + Ticks(TimeSpan.FromSeconds(ScenarioResult.StartSeconds));
-            var latencies = await Task.WhenAll(workers.Where((_, i) => prepared[i]).Select(w => LoopAsync(w, cancellationToken)))
+            var clock = new MeasuredWindow(options);
+            _startWindowEnd = clock.Start + MeasuredWindow.Ticks(TimeSpan.FromSeconds(ScenarioResult.StartSeconds));
+            var latencies = await Task.WhenAll(workers.Where((_, i) => prepared[i]).Select(w => LoopAsync(w, clock, cancellationToken)))
                 .WaitAsync(options.Warmup + options.Duration + _operationBound * 2, cancellationToken);
 
             foreach (var (code, count) in scenario.Verify())
@@ -54,8 +46,7 @@ public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options) : IB
                 _errors.AddOrUpdate(code, count, (_, n) => n + count);
             }
 
-            var window = Stopwatch.GetElapsedTime(_warmupEnd, Interlocked.Read(ref _lastCompletion));
-            var result = ScenarioResult.From(scenario.Name, options.Clients, window, [.. latencies.SelectMany(l => l)], _errors);
+            var result = ScenarioResult.From(scenario.Name, options.Clients, clock.Elapsed, [.. latencies.SelectMany(l => l)], _errors);
 
             // The first seconds count only when the load lasted that long: warm-up and measured window together.
             return options.Warmup + options.Duration >= TimeSpan.FromSeconds(ScenarioResult.StartSeconds)
@@ -81,37 +72,13 @@ public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options) : IB
     }
 
     /// <summary>Repeats the operation until the deadline or the count cap; returns the measured latencies in timestamp ticks.</summary>
-    private async Task<List<long>> LoopAsync(Worker worker, CancellationToken cancellationToken)
+    private async Task<List<long>> LoopAsync(Worker worker, MeasuredWindow clock, CancellationToken cancellationToken)
     {
         var latencies = new List<long>();
-        while (!cancellationToken.IsCancellationRequested)
+        while (await clock.NextAsync(cancellationToken) is var (started, measured))
         {
-            var started = Stopwatch.GetTimestamp();
-            if (started >= _deadline)
-            {
-                break;
-            }
-
-            var measured = started >= _warmupEnd;
-            if (!measured && Interlocked.Increment(ref _warmupIssued) > options.Count)
-            {
-                // The warm-up has used up its share of --count: wait for the measured window.
-                await Task.Delay(Stopwatch.GetElapsedTime(started, _warmupEnd), cancellationToken);
-                continue;
-            }
-
-            if (measured && Interlocked.Increment(ref _measuredIssued) > options.Count)
-            {
-                break;
-            }
-
             var failure = await AttemptAsync(worker, scenario.RunOnceAsync, cancellationToken);
-            var ended = Stopwatch.GetTimestamp();
-            if (measured)
-            {
-                Phases.RaiseTo(ref _lastCompletion, ended);
-            }
-
+            var ended = clock.Completed(measured);
             if (failure is null)
             {
                 if (ended < _startWindowEnd)
@@ -181,6 +148,4 @@ public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options) : IB
     }
 
     private void CountError(string code) => _errors.AddOrUpdate(code, 1, static (_, n) => n + 1);
-
-    private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
 }

@@ -112,23 +112,32 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>Stops the process: SIGTERM for a graceful shutdown, then a kill after a bound.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
+        await StopAsync(_process, _stdout, _stderr);
+        _process.Dispose();
+    }
+
+    /// <summary>
+    /// SIGTERM, a wait of at most 15 s for the exit, a kill of the process tree after that, and then the
+    /// readers of its output drained: how the tool stops every child server it started.
+    /// </summary>
+    internal static async Task StopAsync(Process process, Task stdout, Task stderr)
+    {
+        if (!process.HasExited)
         {
-            Signal(_process.Id, "TERM");
+            Signal(process.Id, "TERM");
             using var stop = new CancellationTokenSource(_stopTimeout);
             try
             {
-                await _process.WaitForExitAsync(stop.Token);
+                await process.WaitForExitAsync(stop.Token);
             }
             catch (OperationCanceledException)
             {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync(CancellationToken.None);
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync(CancellationToken.None);
             }
         }
 
-        await Task.WhenAll(_stdout, _stderr).WaitAsync(_stopTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _process.Dispose();
+        await Task.WhenAll(stdout, stderr).WaitAsync(_stopTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     private static async Task<ServerProcess> StartAsync(string name, string[] arguments, int port, string readyPath, CancellationToken cancellationToken)

@@ -31,7 +31,6 @@ public sealed class MosquittoProcess : IAsyncDisposable
     public const int MaxQueued = 2000;
 
     private static readonly TimeSpan _startTimeout = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan _stopTimeout = TimeSpan.FromSeconds(15);
 
     private readonly Process _process;
     private readonly string _folder;
@@ -149,26 +148,7 @@ public sealed class MosquittoProcess : IAsyncDisposable
     /// <summary>Stops the broker with SIGTERM (it saves its sessions), then a kill after a bound; removes its folder.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
-        {
-            using (var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false }))
-            {
-                kill?.WaitForExit(5000);
-            }
-
-            using var stop = new CancellationTokenSource(_stopTimeout);
-            try
-            {
-                await _process.WaitForExitAsync(stop.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync(CancellationToken.None);
-            }
-        }
-
-        await Task.WhenAll(_stdout, _stderr).WaitAsync(_stopTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await ServerProcess.StopAsync(_process, _stdout, _stderr);
         _process.Dispose();
         if (Directory.Exists(_folder))
         {

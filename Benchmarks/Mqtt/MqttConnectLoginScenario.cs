@@ -15,11 +15,6 @@ public sealed class MqttConnectLoginScenario(BenchmarkOptions options, Mosquitto
     private static readonly TimeSpan _backoff = TimeSpan.FromMilliseconds(100);
 
     private readonly ErrorCounts _errors = new();
-    private long _warmupEnd;
-    private long _deadline;
-    private long _warmupIssued;
-    private long _measuredIssued;
-    private long _lastCompletion;
 
     public async Task<ScenarioResult> RunAsync(CancellationToken cancellationToken)
     {
@@ -46,16 +41,12 @@ public sealed class MqttConnectLoginScenario(BenchmarkOptions options, Mosquitto
         }, cancellationToken);
 
         Phases.Log("connect-login mosquitto", $"{options.Warmup.TotalSeconds} s warm-up, then {options.Duration.TotalSeconds} s measured");
-        var start = Stopwatch.GetTimestamp();
-        _warmupEnd = start + Ticks(options.Warmup);
-        _deadline = _warmupEnd + Ticks(options.Duration);
-        _lastCompletion = _warmupEnd;
+        var clock = new MeasuredWindow(options);
         var bound = options.Warmup + options.Duration + (LoadRunner.OperationTimeout * 3);
-        var latencies = await Task.WhenAll(ids.Where((_, i) => prepared[i]).Select(id => LoopAsync(id, cancellationToken)))
+        var latencies = await Task.WhenAll(ids.Where((_, i) => prepared[i]).Select(id => LoopAsync(id, clock, cancellationToken)))
             .WaitAsync(bound, cancellationToken);
 
-        var window = Stopwatch.GetElapsedTime(_warmupEnd, Interlocked.Read(ref _lastCompletion));
-        return ScenarioResult.From("connect-login", options.Clients, window, [.. latencies.SelectMany(l => l)], _errors.Snapshot()) with
+        return ScenarioResult.From("connect-login", options.Clients, clock.Elapsed, [.. latencies.SelectMany(l => l)], _errors.Snapshot()) with
         {
             Server = "mosquitto",
             Round = round,
@@ -63,30 +54,12 @@ public sealed class MqttConnectLoginScenario(BenchmarkOptions options, Mosquitto
     }
 
     /// <summary>Sessions of one worker until the deadline or the count cap; the measured latencies in timestamp ticks.</summary>
-    private async Task<List<long>> LoopAsync(string id, CancellationToken cancellationToken)
+    private async Task<List<long>> LoopAsync(string id, MeasuredWindow clock, CancellationToken cancellationToken)
     {
         var latencies = new List<long>();
         var options1 = MqttPeer.Options(broker, id);
-        while (!cancellationToken.IsCancellationRequested)
+        while (await clock.NextAsync(cancellationToken) is var (started, measured))
         {
-            var started = Stopwatch.GetTimestamp();
-            if (started >= _deadline)
-            {
-                break;
-            }
-
-            var measured = started >= _warmupEnd;
-            if (!measured && Interlocked.Increment(ref _warmupIssued) > options.Count)
-            {
-                await Task.Delay(Stopwatch.GetElapsedTime(started, _warmupEnd), cancellationToken);
-                continue;
-            }
-
-            if (measured && Interlocked.Increment(ref _measuredIssued) > options.Count)
-            {
-                break;
-            }
-
             string? failure = null;
             var client = MqttPeer.Create();
             try
@@ -110,12 +83,7 @@ public sealed class MqttConnectLoginScenario(BenchmarkOptions options, Mosquitto
                 client.Dispose();
             }
 
-            var ended = Stopwatch.GetTimestamp();
-            if (measured)
-            {
-                Phases.RaiseTo(ref _lastCompletion, ended);
-            }
-
+            var ended = clock.Completed(measured);
             if (failure is null)
             {
                 if (measured)
@@ -132,6 +100,4 @@ public sealed class MqttConnectLoginScenario(BenchmarkOptions options, Mosquitto
 
         return latencies;
     }
-
-    private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
 }

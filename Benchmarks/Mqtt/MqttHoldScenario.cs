@@ -78,46 +78,12 @@ public sealed class MqttHoldScenario(BenchmarkOptions options, MosquittoProcess 
             }
 
             var after = await SettledResidentBytesAsync(cancellationToken);
-            var open = 0;
-            await Phases.ForEachAsync(held.Length, options.Concurrency, options.Duration, _errors, "ping", async (i, phase) =>
-            {
-                if (held[i] is not { } client)
-                {
-                    return;
-                }
-
-                try
-                {
-                    await client.PingAsync(phase);
-                    Interlocked.Increment(ref open);
-                }
-                catch (Exception ex) when (MqttPeer.CodeOf(ex, cancellationToken) is { } code)
-                {
-                    _errors.Add($"dropped:{code}");
-                }
-            }, cancellationToken);
-            Log($"resident after: {after / 1048576.0:0.0} MiB with {open} sessions open: {(after - before) / (double)Math.Max(open, 1) / 1024:0.0} KiB per session");
-
-            var measured = latencies.Where((_, i) => held[i] is not null).ToArray();
-            return ScenarioResult.From("hold", open, Stopwatch.GetElapsedTime(started, opened), measured, _errors.Snapshot()) with
-            {
-                Server = "mosquitto",
-                Round = round,
-                RssBeforeBytes = before,
-                RssAfterBytes = after,
-                BytesPerSession = open == 0 ? null : Math.Round((after - before) / (double)open, 0),
-            };
+            var reading = new HoldReading(options, _errors, "mosquitto", round, $"hold mosquitto #{round}", before, after, started, opened);
+            return await HeldSessions.ReadAsync(reading, held, latencies, (client, phase) => client.PingAsync(phase), MqttPeer.CodeOf, cancellationToken);
         }
         finally
         {
-            await Phases.ForEachAsync(held.Length, options.Concurrency, options.Duration, _errors, "close", async (i, _) =>
-            {
-                if (held[i] is { } client)
-                {
-                    held[i] = null;
-                    await MqttPeer.CloseAsync(client);
-                }
-            }, cancellationToken);
+            await HeldSessions.CloseAsync(held, options, _errors, MqttPeer.CloseAsync, cancellationToken);
         }
     }
 
