@@ -74,6 +74,10 @@ public sealed record BenchmarkOptions(
           --transport    ws                       connect-login, online-delivery, hold: ws (raw /ws), socketio (Socket.IO,
                                                   Engine.IO v4 WebSocket at /socket.io/ on the same server) or both, which
                                                   runs each on the gateway in the same run and prints Socket.IO / raw
+          --cluster      0                        register, login, connect-login, drain, online-delivery: run on N silos and N
+                                                  frontends the tool starts as processes (from the built solution, the
+                                                  product's defaults, the tool's limits lifted) on a PostgreSQL database of
+                                                  their own (--postgres); the clients use frontend 1
         The server answers one request at a time per socket and allows 1000 requests/s (burst 2000) per
         socket by default: start it with --Protocol:RequestsPerSecond=100000 --Protocol:RequestBurst=100000
         for drain and online-delivery, or use more --senders.
@@ -91,12 +95,12 @@ public sealed record BenchmarkOptions(
     [
         "--url", "--clients", "--seconds", "--warmup", "--count", "--pending", "--concurrency", "--senders", "--responses",
         "--window", "--server", "--sessions", "--rounds", "--port", "--warmup-responses", "--postgres", "--stall-bound",
-        "--mosquitto", "--idle", "--transport",
+        "--mosquitto", "--idle", "--transport", "--cluster",
     ];
 
     private static readonly string[] _transports = ["ws", "socketio", "both"];
 
-    /// <summary>chaos: an administrative PostgreSQL connection string (a login that may create databases), on this machine.</summary>
+    /// <summary>chaos and --cluster: an administrative PostgreSQL connection string (a login that may create databases), on this machine.</summary>
     public string? Postgres { get; init; }
 
     /// <summary>chaos: the longest any request may wait for its answer (default 6 s: the 4 s detection time of the probe settings plus 2 s).</summary>
@@ -107,6 +111,9 @@ public sealed record BenchmarkOptions(
 
     /// <summary>The mosquitto executable, when connect-login, drain, online-delivery and hold run on Mosquitto as well (default: they do not).</summary>
     public string? Mosquitto { get; init; }
+
+    /// <summary>Silos and frontends of the PostgreSQL cluster the scenario runs on, each (default 0: no cluster).</summary>
+    public int Cluster { get; init; }
 
     /// <summary>connect-login, online-delivery and hold: <c>ws</c> (default), <c>socketio</c> or <c>both</c>.</summary>
     public string Transport { get; init; } = "ws";
@@ -159,7 +166,11 @@ public sealed record BenchmarkOptions(
             Seconds(values, "--stall-bound", 6, 0.1, 600, out var stallBound),
             Seconds(values, "--idle", 0, 0, 3600, out var idle),
             CheckMosquitto(values.GetValueOrDefault("--mosquitto"), out var mosquitto),
-            args[0] == "chaos" ? CheckPostgres(values.GetValueOrDefault("--postgres") ?? Environment.GetEnvironmentVariable("GATEWAY_TEST_POSTGRES"), out postgres) : null,
+            Whole(values, "--cluster", 0, 0, 4, out var cluster),
+            cluster > 0 && args[0] is not ("register" or "login" or "connect-login" or "drain" or "online-delivery")
+                ? "--cluster runs register, login, connect-login, drain or online-delivery: the others need the server's process." : null,
+            cluster > 0 && values.ContainsKey("--server") ? "--cluster starts the servers itself: leave --server out." : null,
+            args[0] == "chaos" || cluster > 0 ? CheckPostgres(values.GetValueOrDefault("--postgres") ?? Environment.GetEnvironmentVariable("GATEWAY_TEST_POSTGRES"), out postgres) : null,
             Seconds(values, "--warmup", args[0] == "connect-login" ? 20 : 2, 0, 600, out var warmup),
             Whole(values, "--count", UnboundedCount, 1, UnboundedCount, out var count),
             Whole(values, "--pending", 50, 1, 1000, out var pending),
@@ -191,6 +202,7 @@ public sealed record BenchmarkOptions(
             Mosquitto = mosquitto,
             Idle = TimeSpan.FromSeconds(idle),
             Transport = transport ?? "ws",
+            Cluster = (int)cluster,
         };
         return true;
     }
@@ -208,7 +220,7 @@ public sealed record BenchmarkOptions(
         postgres = null;
         if (string.IsNullOrWhiteSpace(text))
         {
-            return "chaos needs --postgres \"<connection string>\" (or GATEWAY_TEST_POSTGRES): a PostgreSQL login that may create databases.";
+            return "chaos and --cluster need --postgres \"<connection string>\" (or GATEWAY_TEST_POSTGRES): a PostgreSQL login that may create databases.";
         }
 
         try

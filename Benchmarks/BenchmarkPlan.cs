@@ -29,11 +29,62 @@ public static class BenchmarkPlan
                 continue;
             }
 
+            if (scenarioOptions.Cluster > 0)
+            {
+                // A fresh cluster and database for each scenario, as the single gateway gets fresh data.
+                await using var cluster = await StartClusterAsync(scenarioOptions, cancellationToken);
+                await foreach (var result in RunScenarioAsync(scenario, scenarioOptions with { Url = cluster.Url }, cancellationToken))
+                {
+                    yield return result;
+                }
+
+                continue;
+            }
+
             await foreach (var result in RunScenarioAsync(scenario, scenarioOptions, cancellationToken))
             {
                 yield return result;
             }
         }
+    }
+
+    /// <summary>
+    /// <see cref="BenchmarkOptions.Cluster"/> silos, then as many frontends, on a database of their own; the
+    /// clients use the first frontend, whose grain calls reach both silos.
+    /// </summary>
+    private static async Task<StartedCluster> StartClusterAsync(BenchmarkOptions options, CancellationToken cancellationToken)
+    {
+        var cluster = await ChaosCluster.CreateAsync(options.Postgres!, storageFaults: false, cancellationToken, chaos: false);
+        try
+        {
+            var silos = Enumerable.Range(1, options.Cluster).Select(i => cluster.StartSilo($"silo-{i}")).ToArray();
+            foreach (var silo in silos)
+            {
+                await cluster.WaitReadyAsync(silo, cancellationToken);
+            }
+
+            var frontends = Enumerable.Range(1, options.Cluster).Select(i => cluster.StartFrontend($"frontend-{i}")).ToArray();
+            foreach (var frontend in frontends)
+            {
+                await cluster.WaitReadyAsync(frontend, cancellationToken);
+            }
+
+            Phases.Log("cluster", $"{silos.Length} silos and {frontends.Length} frontends on PostgreSQL; clients on {frontends[0].WebSocket} (logs in {cluster.LogFolder})");
+            return new StartedCluster(cluster, frontends[0].WebSocket);
+        }
+        catch
+        {
+            cluster.KeepLogs = true;
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    private sealed class StartedCluster(ChaosCluster cluster, Uri url) : IAsyncDisposable
+    {
+        public Uri Url { get; } = url;
+
+        public ValueTask DisposeAsync() => cluster.DisposeAsync();
     }
 
     private static async IAsyncEnumerable<ScenarioResult> RunScenarioAsync(

@@ -35,16 +35,18 @@ public sealed class ChaosCluster : IAsyncDisposable
     private readonly string _databaseName = $"gw_chaos_{Guid.NewGuid():N}";
     private readonly string _clusterId = $"chaos-{Guid.NewGuid():N}";
     private readonly bool _storageFaults;
+    private readonly bool _chaos;
     private readonly List<ChaosProcess> _processes = [];
     private readonly string _siloDll;
     private readonly string _frontendDll;
     private string? _connectionString;
     private int _seed = 1;
 
-    private ChaosCluster(string adminConnectionString, bool storageFaults)
+    private ChaosCluster(string adminConnectionString, bool storageFaults, bool chaos)
     {
         _adminConnectionString = adminConnectionString;
         _storageFaults = storageFaults;
+        _chaos = chaos;
         _siloDll = BuiltDll("Silo");
         _frontendDll = BuiltDll("WebSocketFrontend");
         LogFolder = Directory.CreateTempSubdirectory("gateway-chaos-").FullName;
@@ -56,10 +58,14 @@ public sealed class ChaosCluster : IAsyncDisposable
     /// <summary>Keeps the log folder after the run (a failed check wants them read).</summary>
     public bool KeepLogs { get; set; }
 
-    /// <summary>Creates the database; nothing runs yet.</summary>
-    public static async Task<ChaosCluster> CreateAsync(string adminConnectionString, bool storageFaults, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates the database; nothing runs yet. With <paramref name="chaos"/>, the processes run with the short
+    /// timeouts that let a chaos run see a killed process go within seconds; without it, with the product's
+    /// defaults, as a load run measures them (the load tool's limits lifted either way).
+    /// </summary>
+    public static async Task<ChaosCluster> CreateAsync(string adminConnectionString, bool storageFaults, CancellationToken cancellationToken, bool chaos = true)
     {
-        var cluster = new ChaosCluster(adminConnectionString, storageFaults);
+        var cluster = new ChaosCluster(adminConnectionString, storageFaults, chaos);
         await cluster.ExecuteAdminAsync($"CREATE DATABASE {cluster._databaseName}", cancellationToken);
 
         // What an operator writes: no pool size, so each process's Storage:MaxConnections default bounds it.
@@ -76,6 +82,14 @@ public sealed class ChaosCluster : IAsyncDisposable
         var settings = Shared();
         settings["Cluster:SiloPort"] = Invariant(siloPort);
         settings["Cluster:GatewayPort"] = Invariant(FreePort());
+        if (!_chaos)
+        {
+            // As the tool starts a single gateway: its senders stand in for back ends.
+            settings["ClientStore:MaxQueuedPerSender"] = "1000";
+            settings["ClientStore:ReservedForBackEnds"] = "0";
+            return Start(name, _siloDll, settings, siloPort, http: null);
+        }
+
         settings["Cluster:ProbeTimeout"] = ProbeTimeout.ToString("c", CultureInfo.InvariantCulture);
         settings["Cluster:NumMissedProbesLimit"] = Invariant(NumMissedProbesLimit);
 
@@ -101,11 +115,14 @@ public sealed class ChaosCluster : IAsyncDisposable
         var settings = Shared();
         settings["Urls"] = $"http://127.0.0.1:{Invariant(port)}";
         settings["Api:AdminKey"] = AdminKey;
-        settings["Cluster:ResponseTimeout"] = ResponseTimeout.ToString("c", CultureInfo.InvariantCulture);
+        if (_chaos)
+        {
+            settings["Cluster:ResponseTimeout"] = ResponseTimeout.ToString("c", CultureInfo.InvariantCulture);
 
-        // A killed frontend's sessions and directory entries run out within 1.5 s.
-        settings["Protocol:SessionRenewInterval"] = "00:00:00.500";
-        settings["Protocol:DirectoryLeaseInterval"] = "00:00:00.500";
+            // A killed frontend's sessions and directory entries run out within 1.5 s.
+            settings["Protocol:SessionRenewInterval"] = "00:00:00.500";
+            settings["Protocol:DirectoryLeaseInterval"] = "00:00:00.500";
+        }
 
         // The load tool lifts the per-socket and per-address limits explicitly.
         settings["Protocol:RequestsPerSecond"] = "100000";

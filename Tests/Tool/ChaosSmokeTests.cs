@@ -38,6 +38,40 @@ public sealed class ChaosSmokeTests
     }
 
     [Fact]
+    public async Task AScenarioRunsOnAClusterTheToolStarts()
+    {
+        DatabaseServer.PostgreSql.Require();
+        string[] arguments =
+        [
+            "online-delivery", "--cluster", "1", "--clients", "10", "--senders", "1", "--responses", "20",
+            "--warmup-responses", "0", "--concurrency", "10", "--seconds", "60",
+            "--postgres", DatabaseServer.PostgreSql.AdminConnectionString!,
+        ];
+        Assert.True(BenchmarkOptions.TryParse(arguments, out var options, out var problem), problem);
+
+        var results = new List<ScenarioResult>();
+        await foreach (var result in BenchmarkPlan.RunAsync(options, TestContext.Current.CancellationToken))
+        {
+            results.Add(result);
+        }
+
+        var delivery = Assert.Single(results);
+        Assert.False(delivery.Failed, string.Join(", ", delivery.Errors.Select(e => $"{e.Key}={e.Value}")));
+        Assert.Equal(20, delivery.Ops);
+    }
+
+    [Theory]
+    [InlineData("hold", "--cluster", "2", "--postgres", "Host=127.0.0.1;Username=u;Password=p")]
+    [InlineData("register", "--cluster", "2", "--server", "WebSocketFrontend.dll", "--postgres", "Host=127.0.0.1;Username=u;Password=p")]
+    [InlineData("register", "--cluster", "5", "--postgres", "Host=127.0.0.1;Username=u;Password=p")]
+    [InlineData("register", "--cluster", "2", "--postgres", "Host=db.example.com;Username=u;Password=p")]
+    public void AClusterRunThatCannotBeMadeIsRefused(params string[] arguments)
+    {
+        Assert.False(BenchmarkOptions.TryParse(arguments, out _, out var problem));
+        Assert.False(string.IsNullOrWhiteSpace(problem));
+    }
+
+    [Fact]
     public void ChaosWithoutADatabaseOrWithARemoteOneIsRefused()
     {
         Assert.False(BenchmarkOptions.TryParse(["chaos", "--postgres", "Host=db.example.com;Username=u;Password=p"], out _, out var remote));
