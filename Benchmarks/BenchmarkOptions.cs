@@ -161,7 +161,7 @@ public sealed record BenchmarkOptions(
             CheckServer(values.GetValueOrDefault("--server"), out var server),
             args[0] == "ceiling" && !values.ContainsKey("--port") ? "ceiling needs --port." : null,
             args[0] == "hold" && server is null ? "hold reads the server's memory from /proc: it needs --server, the gateway's WebSocketFrontend.dll." : null,
-            Whole(values, "--clients", defaultClients, 1, 10_000, out var clients),
+            Whole(values, "--clients", defaultClients, 1, 19_500, out var clients),
             Seconds(values, "--seconds", phased ? 300 : args[0] == "chaos" ? 60 : 10, 0.1, 3600, out var seconds),
             Seconds(values, "--stall-bound", 6, 0.1, 600, out var stallBound),
             Seconds(values, "--idle", 0, 0, 3600, out var idle),
