@@ -133,21 +133,21 @@ public static class BenchmarkPlan
                 {
                     for (var round = 1; round <= options.Rounds; round++)
                     {
-                        List<(string Name, Uri Url)> runs = [];
+                        List<(string Name, Uri Url, ServerProcess? Process)> runs = [];
                         if (options.OverWs)
                         {
-                            runs.Add((gateway.Name, onGateway.Url));
+                            runs.Add((gateway.Name, onGateway.Url, onGateway.Process));
                         }
 
                         if (options.OverSocketIo)
                         {
-                            runs.Add((SocketIoRow, SocketIoFraming.EndpointBeside(onGateway.Url)));
+                            runs.Add((SocketIoRow, SocketIoFraming.EndpointBeside(onGateway.Url), onGateway.Process));
                         }
 
-                        runs.Add((ceiling.Name, onCeiling.Url));
-                        foreach (var (name, url) in runs)
+                        runs.Add((ceiling.Name, onCeiling.Url, onCeiling.Process));
+                        foreach (var (name, url, process) in runs)
                         {
-                            var run = new LoadRunner(new ConnectLoginScenario(), options with { Url = url });
+                            var run = new LoadRunner(new ConnectLoginScenario(), options with { Url = url }, process);
                             yield return await run.RunAsync(cancellationToken) with { Server = name, Round = round };
                         }
 

@@ -9,7 +9,9 @@ namespace Benchmarks;
 /// Runs one scenario: prepares every worker, then each worker repeats the operation (one outstanding
 /// at a time) through the warm-up and the measured window, stopping at the deadline or at the count cap.
 /// </summary>
-public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options) : IBenchmarkRun
+/// With the server's process, the CPU it used from the end of the warm-up until the last operation ended is
+/// reported per measured operation.
+public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options, ServerProcess? server = null) : IBenchmarkRun
 {
     /// <summary>The bound on every single wait: connect, request, reply, close.</summary>
     public static readonly TimeSpan OperationTimeout = TimeSpan.FromSeconds(10);
@@ -38,15 +40,20 @@ public sealed class LoadRunner(Scenario scenario, BenchmarkOptions options) : IB
             Console.Error.WriteLine($"{scenario.Name}: {options.Warmup.TotalSeconds} s warm-up, then {options.Duration.TotalSeconds} s measured");
             var clock = new MeasuredWindow(options);
             _startWindowEnd = clock.Start + MeasuredWindow.Ticks(TimeSpan.FromSeconds(ScenarioResult.StartSeconds));
+            var cpuAtWindow = server is null ? null : clock.ReadAtWindowStartAsync(server.CpuSeconds, cancellationToken);
             var latencies = await Task.WhenAll(workers.Where((_, i) => prepared[i]).Select(w => LoopAsync(w, clock, cancellationToken)))
                 .WaitAsync(options.Warmup + options.Duration + _operationBound * 2, cancellationToken);
+            var cpu = cpuAtWindow is null ? (double?)null : server!.CpuSeconds() - await cpuAtWindow;
 
             foreach (var (code, count) in scenario.Verify())
             {
                 _errors.AddOrUpdate(code, count, (_, n) => n + count);
             }
 
-            var result = ScenarioResult.From(scenario.Name, options.Clients, clock.Elapsed, [.. latencies.SelectMany(l => l)], _errors);
+            var result = ScenarioResult.From(scenario.Name, options.Clients, clock.Elapsed, [.. latencies.SelectMany(l => l)], _errors) with
+            {
+                ServerCpuSeconds = cpu is { } c ? Math.Round(c, 3) : null,
+            };
 
             // The first seconds count only when the load lasted that long: warm-up and measured window together.
             return options.Warmup + options.Duration >= TimeSpan.FromSeconds(ScenarioResult.StartSeconds)

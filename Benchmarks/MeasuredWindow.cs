@@ -76,5 +76,12 @@ internal sealed class MeasuredWindow
         return ended;
     }
 
+    /// <summary>Reads <paramref name="read"/> (a server's CPU seconds, say) when the measured window begins.</summary>
+    public async Task<double> ReadAtWindowStartAsync(Func<double> read, CancellationToken cancellationToken)
+    {
+        await Task.Delay(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), _warmupEnd), cancellationToken);
+        return read();
+    }
+
     public static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
 }

@@ -57,14 +57,17 @@ public sealed record ScenarioResult(
     public double? StartRatio => StartOpsPerSecond is { } first && OpsPerSecond > 0 ? Math.Round(first / OpsPerSecond, 2) : null;
 
     /// <summary>
-    /// drain and online-delivery on a server the tool started: the CPU (user + system) the server process used
-    /// while the measured responses went through.
+    /// drain, online-delivery and connect-login on a server the tool started: the CPU (user + system) the server
+    /// process used while the measured responses (connect-login: the measured sessions) went through.
     /// </summary>
     public double? ServerCpuSeconds { get; init; }
 
-    /// <summary><see cref="ServerCpuSeconds"/> per delivered response, in microseconds.</summary>
+    /// <summary>
+    /// <see cref="ServerCpuSeconds"/> per delivered response, in microseconds; for a scenario that delivers none
+    /// (connect-login), per operation: one session's open, <c>logged</c> and close.
+    /// </summary>
     public double? CpuMicrosecondsPerResponse =>
-        ServerCpuSeconds is { } cpu && Responses is > 0 ? Math.Round(cpu * 1e6 / Responses.Value, 1) : null;
+        ServerCpuSeconds is { } cpu && (Responses ?? Ops) is > 0 and var count ? Math.Round(cpu * 1e6 / count, 1) : null;
 
     /// <summary>queue-depth: median bytes the server wrote to storage for one measured operation (write_bytes in /proc/PID/io).</summary>
     public double? StorageBytesPerOp { get; init; }

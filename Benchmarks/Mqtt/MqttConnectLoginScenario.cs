@@ -43,13 +43,16 @@ public sealed class MqttConnectLoginScenario(BenchmarkOptions options, Mosquitto
         Phases.Log("connect-login mosquitto", $"{options.Warmup.TotalSeconds} s warm-up, then {options.Duration.TotalSeconds} s measured");
         var clock = new MeasuredWindow(options);
         var bound = options.Warmup + options.Duration + (LoadRunner.OperationTimeout * 3);
+        var cpuAtWindow = clock.ReadAtWindowStartAsync(broker.CpuSeconds, cancellationToken);
         var latencies = await Task.WhenAll(ids.Where((_, i) => prepared[i]).Select(id => LoopAsync(id, clock, cancellationToken)))
             .WaitAsync(bound, cancellationToken);
+        var cpu = broker.CpuSeconds() - await cpuAtWindow;
 
         return ScenarioResult.From("connect-login", options.Clients, clock.Elapsed, [.. latencies.SelectMany(l => l)], _errors.Snapshot()) with
         {
             Server = "mosquitto",
             Round = round,
+            ServerCpuSeconds = Math.Round(cpu, 3),
         };
     }
 
