@@ -70,6 +70,9 @@ public sealed partial class ClientSession : IDisposable
     /// <summary>The login of this socket, if any: its client and how its mailbox knows it.</summary>
     public SessionLogin? Login => _login;
 
+    /// <summary>The token of this socket's last <c>send</c>, hashed; read and written by the receive loop alone.</summary>
+    public SenderToken? SenderToken { get; set; }
+
     /// <summary>
     /// Bytes queued for this socket and not yet written, held to <see cref="ProtocolOptions.OutboxBytes"/> (a frame
     /// that would go over is refused; it may show here for the instant before it is taken back).
