@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -35,7 +36,8 @@ public sealed partial class RequestHandler(
     private readonly byte[]? _registrationKeyDigest = options.Value.RegistrationKey is { Length: > 0 } key ? SHA256.HashData(Encoding.UTF8.GetBytes(key)) : null;
 
     /// <summary>Answers one request. Every failure becomes an <c>error</c> reply; nothing here closes the socket.</summary>
-    public async Task<Reply> HandleAsync(ClientSession session, ClientRequest request, CancellationToken cancellationToken)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<Reply> HandleAsync(ClientSession session, ClientRequest request, CancellationToken cancellationToken)
     {
         var replies = session.Replies;
         var action = KnownActions.Contains(request.Action) ? request.Action : "unknown";
@@ -148,7 +150,8 @@ public sealed partial class RequestHandler(
         return session.Replies.Answer(request, "updated");
     }
 
-    private async Task<Reply> SendAsync(ClientSession session, ClientRequest request)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Reply> SendAsync(ClientSession session, ClientRequest request)
     {
         if (_options.ClientSend == ClientSendPolicy.None)
         {
