@@ -138,7 +138,9 @@ public sealed partial class ClientIdGrain(
 
         // Default delivery to a live session: older undelivered responses and this one, in order.
         var item = await NewResponseAsync(from, payload);
-        var batch = Undelivered(live).Append(item).Select(ResponseQueue.ToWire).ToImmutableArray();
+        var batch = _queue.Count == 0
+            ? [ResponseQueue.ToWire(item)]
+            : Undelivered(live).Append(item).Select(ResponseQueue.ToWire).ToImmutableArray();
         if (await PushAsync(live, batch))
         {
             live.DeliveredUpTo = item.Seq;
@@ -455,7 +457,7 @@ public sealed partial class ClientIdGrain(
         return false;
     }
 
-    private async Task<StoredResponse> NewResponseAsync(int? from, string payload) =>
+    private async ValueTask<StoredResponse> NewResponseAsync(int? from, string payload) =>
         new() { Seq = await NextSeqAsync(), From = from, At = time.GetUtcNow(), Payload = payload };
 
     private async Task AppendAsync(StoredResponse item)
@@ -508,7 +510,7 @@ public sealed partial class ClientIdGrain(
         }
 
         // Pushed responses were never stored: with nothing stored up to there, there is nothing to write.
-        if (_queue.Items.FirstOrDefault() is not { } oldest || oldest.Seq > upTo)
+        if (_queue.Count == 0 || _queue.Items.FirstOrDefault() is not { } oldest || oldest.Seq > upTo)
         {
             return;
         }
@@ -545,7 +547,7 @@ public sealed partial class ClientIdGrain(
         await _queue.RemoveAsync(upTo, emptied, ex => LogSegmentDeleteFailed(logger, ex, this.GetPrimaryKeyLong()));
     }
 
-    private async Task<long> NextSeqAsync()
+    private async ValueTask<long> NextSeqAsync()
     {
         if (_nextSeq > state.State.SeqReserved)
         {

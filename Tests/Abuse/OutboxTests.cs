@@ -119,6 +119,37 @@ public sealed class OutboxTests
         Assert.False(session.TryPush(new byte[1]));
     }
 
+    /// <summary>
+    /// Pushes the socket does not take within their timeouts are reported as not written, each at its own deadline,
+    /// and the socket is closed as too slow: the one the session's deadline timer watches and one that came while
+    /// the timer was taken. The send loop is not running here, so nothing leaves the outbox.
+    /// </summary>
+    [Fact]
+    public async Task PushesNotTakenWithinTheirTimeoutsAreReportedAsNotWrittenEachAtItsDeadline()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var options = Microsoft.Extensions.Options.Options.Create(new WebSocketFrontend.Protocol.ProtocolOptions());
+        var grains = new FakeGrains();
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var (_, services, _) = grains.Frontend(options, time);
+        using var socket = System.Net.WebSockets.WebSocket.CreateFromStream(Stream.Null, new System.Net.WebSockets.WebSocketCreationOptions { IsServer = true });
+        using var session = new ClientSession(new WebSocketTransport(socket, services), services);
+
+        var watched = session.DeliverAsync([new byte[10]], TimeSpan.FromSeconds(5)).AsTask();
+        var other = session.DeliverAsync([new byte[10]], TimeSpan.FromSeconds(2)).AsTask();
+        time.Advance(TimeSpan.FromSeconds(1.5));
+        Assert.False(watched.IsCompleted);
+        Assert.False(other.IsCompleted);
+
+        time.Advance(TimeSpan.FromSeconds(0.5));
+        Assert.False(await other.WaitAsync(TimeSpan.FromMinutes(1), ct));
+        Assert.False(watched.IsCompleted);
+        Assert.False(session.TryPush(new byte[1]));
+
+        time.Advance(TimeSpan.FromSeconds(3));
+        Assert.False(await watched.WaitAsync(TimeSpan.FromMinutes(1), ct));
+    }
+
     [Fact]
     public async Task AnOutboxTooSmallForAFullQueueIsRefusedAtStart()
     {

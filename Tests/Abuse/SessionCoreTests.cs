@@ -75,6 +75,33 @@ public sealed class SessionCoreTests
         Assert.Equal(CloseReason.TooBig, transport.ClosedWith);
     }
 
+    [Fact]
+    public async Task PushesWrittenInTimeLeaveNoDeadlineBehindThatClosesTheConnectionLater()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var time = new FakeTimeProvider();
+        var (_, services, _) = new FakeGrains().Frontend(Microsoft.Extensions.Options.Options.Create(new ProtocolOptions()), time);
+        var transport = new MemoryTransport();
+        using var session = new ClientSession(transport, services);
+        var running = session.RunAsync(ct);
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.True(await session.DeliverAsync([Encoding.UTF8.GetBytes($"push {i}")], TimeSpan.FromSeconds(5)));
+            Assert.Equal($"push {i}", await transport.NextFrameAsync());
+        }
+
+        // Past every push's deadline, within the authentication timeout.
+        time.Advance(TimeSpan.FromSeconds(10));
+        transport.Hand(Body("""{"action":"ping","requestId":1}"""), context: 9L);
+
+        Assert.Equal("""ack 9:{"action":"pinged","requestId":1,"parameters":{}}.""", await transport.NextFrameAsync());
+        Assert.Null(transport.ClosedWith);
+        transport.Hand(InboundMessage.Closed);
+        await running.WaitAsync(TimeSpan.FromMinutes(1), ct);
+        Assert.Equal(CloseReason.Normal, transport.ClosedWith);
+    }
+
     private static (MemoryTransport Transport, ClientSession Session, Task Running) Start()
     {
         var options = Microsoft.Extensions.Options.Options.Create(new ProtocolOptions());

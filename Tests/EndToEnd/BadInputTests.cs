@@ -75,6 +75,7 @@ public sealed class BadInputTests(GatewayFixture fixture)
         ["the body given twice in two cases"] = Refused("""{"event":"client.to.instance","body":{"action":"ping","requestId":7},"Body":{"action":"register"}}""", BadRequest),
         ["the action given twice in two cases"] = Refused("""{"event":"client.to.instance","body":{"action":"ping","Action":"register","requestId":7}}""", BadRequest, requestId: "7"),
         ["the token given twice in two cases"] = Refused(t => Request("login", "7", $$$"""{"token":"{{{t}}}","Token":"{{{t}}}"}"""), BadRequest, "login", "7"),
+        ["the token given twice, once as an escaped name in another case"] = Refused(t => Request("login", "7", $$$"""{"token":"{{{t}}}","\u0054oken":"{{{t}}}"}"""), BadRequest, "login", "7"),
         ["a key given twice inside information"] = Refused(t => Request("update", "7", $$$"""{"token":"{{{t}}}","information":{"name":"a","name":"b"}}"""), BadRequest),
         ["the name given twice in two cases inside information"] = Refused(t => Request("update", "7", $$$"""{"token":"{{{t}}}","information":{"name":"a","Name":"b"}}"""), BadRequest, "update", "7"),
 

@@ -55,6 +55,20 @@ public sealed class ClientLifecycleTests(GatewayFixture fixture)
     }
 
     [Fact]
+    public async Task PropertyNamesWrittenWithEscapesMatchAsTheirTextWhateverItsCase()
+    {
+        await using var client = await WsClient.ConnectAsync(fixture.Server.WebSocketUri);
+        var (token, id) = await client.RegisterAsync(new { name = "escaped" });
+
+        // "\u0045vent", "\u0062ody", "\u0041ction", "\u0054oken": Event, body, Action, Token.
+        await client.SendTextAsync("""{"\u0045vent":"client.to.instance","\u0062ody":{"\u0041ction":"login","requestId":1,"parameters":{"\u0054oken":""" + "\"" + token + "\"}}}");
+        var logged = await client.ReceiveAsync();
+
+        Assert.Equal("logged", logged.Action());
+        Assert.Equal(id, logged.Parameters().GetProperty("id").GetInt32());
+    }
+
+    [Fact]
     public async Task UpdateNeedsNoLoginAndTheLoginAfterItReturnsTheNewInformation()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -170,6 +170,30 @@ public sealed class PermissionTests(DefaultGatewayFixture fixture)
     }
 
     [Fact]
+    public async Task ASocketThatKeepsSendingWithOneTokenIsRefusedOnceTheTokenDiesOrItsClientIsDeleted()
+    {
+        await using var sender = await WsClient.ConnectAsync(Ws);
+        var (oldToken, id) = await sender.RegisterAsync(new { name = "sending, never logged in" });
+        var (_, peer) = await sender.RegisterAsync(new { name = "listener" });
+        using var api = new ApiClient(fixture.Server.HttpUri);
+        await api.SendAsync(HttpMethod.Put, $"/api/clients/{id}/contacts/{peer}");
+        Assert.Equal("sent", (await sender.RequestAsync("send", new { token = oldToken, to = peer, payload = 1 })).Action());
+        Assert.Equal("sent", (await sender.RequestAsync("send", new { token = oldToken, to = peer, payload = 2 })).Action());
+
+        await using var owner = await WsClient.ConnectAsync(Ws);
+        var newToken = (await owner.RequestAsync("rotate", new { token = oldToken })).Parameters().GetProperty("token").GetString()!;
+
+        Assert.Equal("invalid_token", (await sender.RequestAsync("send", new { token = oldToken, to = peer, payload = 3 })).ErrorCode());
+        Assert.Equal("sent", (await sender.RequestAsync("send", new { token = newToken, to = peer, payload = 4 })).Action());
+        Assert.Equal("sent", (await sender.RequestAsync("send", new { token = newToken, to = peer, payload = 5 })).Action());
+        Assert.Equal("invalid_token", (await sender.RequestAsync("send", new { token = oldToken, to = peer, payload = 6 })).ErrorCode());
+
+        Assert.Equal("deleted", (await owner.RequestAsync("delete", new { token = newToken })).Action());
+
+        Assert.Equal("invalid_token", (await sender.RequestAsync("send", new { token = newToken, to = peer, payload = 7 })).ErrorCode());
+    }
+
+    [Fact]
     public async Task RotatingFromAnotherSocketEndsTheSessionThatUsedTheOldToken()
     {
         await using var device = await WsClient.ConnectAsync(Ws);

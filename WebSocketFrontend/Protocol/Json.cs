@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json;
 
 namespace WebSocketFrontend.Protocol;
@@ -15,7 +17,7 @@ public static class Json
         var found = false;
         foreach (var property in obj.EnumerateObject())
         {
-            if (!property.NameEquals(name) && !string.Equals(property.Name, name, StringComparison.OrdinalIgnoreCase))
+            if (!property.NameEquals(name) && !NameEqualsIgnoreCase(property, name))
             {
                 continue;
             }
@@ -30,6 +32,21 @@ public static class Json
         }
 
         return found;
+    }
+
+    /// <summary>
+    /// <see cref="StringComparison.OrdinalIgnoreCase"/> on the property's name. A name written as plain ASCII (every
+    /// name a client means) is compared as its raw bytes, without making a string of it for each property read.
+    /// </summary>
+    private static bool NameEqualsIgnoreCase(JsonProperty property, string name)
+    {
+        var raw = JsonMarshal.GetRawUtf8PropertyName(property);
+        if (Ascii.IsValid(raw) && raw.IndexOf((byte)'\\') < 0 && Ascii.IsValid(name))
+        {
+            return Ascii.EqualsIgnoreCase(raw, name);
+        }
+
+        return string.Equals(property.Name, name, StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>A parameter that must be a non-empty string.</summary>

@@ -35,10 +35,14 @@ public sealed class ReplyWriter
     /// </summary>
     public byte[] Write<TState>(string action, string? requestIdJson, object? context, TState state, Action<Utf8JsonWriter, TState> parameters)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        _format.WriteStart(buffer, context);
-        using (var writer = new Utf8JsonWriter(buffer))
+        // Every frame is written into this thread's scratch buffer and copied out once, at its exact size: a frame
+        // costs the one array it is sent from. A callback that writes another frame meanwhile gets a scratch of its own.
+        var scratch = Scratch.Take();
+        try
         {
+            var buffer = scratch.Buffer;
+            _format.WriteStart(buffer, context);
+            var writer = scratch.WriterFor(buffer);
             writer.WriteStartObject();
             writer.WriteString("action"u8, action);
             if (requestIdJson is not null)
@@ -51,10 +55,14 @@ public sealed class ReplyWriter
             parameters(writer, state);
             writer.WriteEndObject();
             writer.WriteEndObject();
+            writer.Flush();
+            _format.WriteEnd(buffer, context);
+            return buffer.WrittenSpan.ToArray();
         }
-
-        _format.WriteEnd(buffer, context);
-        return buffer.WrittenSpan.ToArray();
+        finally
+        {
+            Scratch.Return(scratch);
+        }
     }
 
     /// <summary>A reply with empty parameters.</summary>
@@ -76,4 +84,53 @@ public sealed class ReplyWriter
                 w.WriteString("request"u8, s.request);
             }
         });
+
+    /// <summary>
+    /// A thread's buffer and JSON writer for frames, kept between frames so that writing one allocates nothing but
+    /// the frame itself. A buffer that grew past <see cref="KeptBytes"/> (a long login page) is not kept.
+    /// </summary>
+    private sealed class Scratch
+    {
+        private const int KeptBytes = 64 * 1024;
+
+        [ThreadStatic]
+        private static Scratch? _cached;
+
+        private Utf8JsonWriter? _writer;
+
+        public ArrayBufferWriter<byte> Buffer { get; } = new(1024);
+
+        public static Scratch Take()
+        {
+            var scratch = _cached ?? new Scratch();
+            _cached = null;
+            return scratch;
+        }
+
+        public static void Return(Scratch scratch)
+        {
+            if (scratch.Buffer.Capacity > KeptBytes)
+            {
+                return;
+            }
+
+            scratch.Buffer.ResetWrittenCount();
+            _cached = scratch;
+        }
+
+        /// <summary>The JSON writer, reset to write into <paramref name="buffer"/> from where it stands now.</summary>
+        public Utf8JsonWriter WriterFor(ArrayBufferWriter<byte> buffer)
+        {
+            if (_writer is null)
+            {
+                _writer = new Utf8JsonWriter(buffer);
+            }
+            else
+            {
+                _writer.Reset(buffer);
+            }
+
+            return _writer;
+        }
+    }
 }

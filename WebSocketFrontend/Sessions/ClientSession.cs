@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Threading.Channels;
 using WebSocketFrontend.Hosting;
@@ -31,6 +32,11 @@ public sealed partial class ClientSession : IDisposable
     private int _rateLimited;
     private long _rateLimitedSince;
     private bool _closeForRateLimit;
+
+    // The delivery whose deadline the session's one deadline timer watches (made on the first push), guarded by the lock.
+    private readonly Lock _deadlineLock = new();
+    private Delivery? _watched;
+    private ITimer? _deliveryDeadline;
 
     // Pushes wait while a login is answered, so that no response overtakes the 'logged' frame.
     private TaskCompletionSource _loginGate = CompletedGate();
@@ -69,6 +75,9 @@ public sealed partial class ClientSession : IDisposable
 
     /// <summary>The login of this socket, if any: its client and how its mailbox knows it.</summary>
     public SessionLogin? Login => _login;
+
+    /// <summary>The token of this socket's last <c>send</c>, hashed; read and written by the receive loop alone.</summary>
+    public SenderToken? SenderToken { get; set; }
 
     /// <summary>
     /// Bytes queued for this socket and not yet written, held to <see cref="ProtocolOptions.OutboxBytes"/> (a frame
@@ -167,7 +176,8 @@ public sealed partial class ClientSession : IDisposable
     /// connection does after a write). A peer that let the deadline pass is too slow and is closed
     /// with 1008.
     /// </remarks>
-    public async Task<bool> DeliverAsync(IReadOnlyList<byte[]> frames, TimeSpan timeout)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<bool> DeliverAsync(IReadOnlyList<byte[]> frames, TimeSpan timeout)
     {
         var deadline = _services.Time.GetTimestamp() + (long)(timeout.TotalSeconds * _services.Time.TimestampFrequency);
         try
@@ -198,6 +208,24 @@ public sealed partial class ClientSession : IDisposable
         var left = _services.Time.GetElapsedTime(_services.Time.GetTimestamp(), deadline) is var remaining && remaining > TimeSpan.Zero
             ? remaining
             : TimeSpan.Zero;
+        delivery.Watch(written, deadline);
+        if (TryWatch(delivery, left))
+        {
+            // The session's deadline timer watches this delivery: no timer is made for it.
+            bool done;
+            try
+            {
+                done = await written.Task;
+            }
+            finally
+            {
+                Unwatch(delivery);
+            }
+
+            return done || (delivery.TimedOut ? !WithdrawTooLate(delivery) : !delivery.TryWithdraw());
+        }
+
+        // Another delivery has the session's deadline timer (a mailbox delivers one batch at a time, so this is rare).
         try
         {
             if (await written.Task.WaitAsync(left, _services.Time))
@@ -207,18 +235,76 @@ public sealed partial class ClientSession : IDisposable
         }
         catch (TimeoutException)
         {
-            if (delivery.TryWithdraw())
-            {
-                LogSlowPeer(_services.Logger, Id);
-                RequestClose(CloseReason.PolicyViolation, "too slow");
-                return false;
-            }
-
-            return true;
+            return !WithdrawTooLate(delivery);
         }
 
         // The send loop ended before the last frame: unwritten unless it had begun on them.
         return !delivery.TryWithdraw();
+    }
+
+    /// <summary>A delivery's deadline passed: true when it was withdrawn (and the peer, too slow, is closed), false when the send loop had claimed it.</summary>
+    private bool WithdrawTooLate(Delivery delivery)
+    {
+        if (!delivery.TryWithdraw())
+        {
+            return false;
+        }
+
+        LogSlowPeer(_services.Logger, Id);
+        RequestClose(CloseReason.PolicyViolation, "too slow");
+        return true;
+    }
+
+    /// <summary>Gives <paramref name="delivery"/> the session's deadline timer, due in <paramref name="left"/>; false while another delivery has it.</summary>
+    private bool TryWatch(Delivery delivery, TimeSpan left)
+    {
+        lock (_deadlineLock)
+        {
+            if (_watched is not null)
+            {
+                return false;
+            }
+
+            _watched = delivery;
+            _deliveryDeadline ??= _services.Time.CreateTimer(
+                static s => ((ClientSession)s!).OnDeliveryDeadline(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _deliveryDeadline.Change(left, Timeout.InfiniteTimeSpan);
+            return true;
+        }
+    }
+
+    private void Unwatch(Delivery delivery)
+    {
+        lock (_deadlineLock)
+        {
+            if (_watched == delivery)
+            {
+                _watched = null;
+                _deliveryDeadline!.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+        }
+    }
+
+    /// <summary>The deadline timer fired: the watched delivery, once its deadline has passed, stops waiting for the send loop.</summary>
+    private void OnDeliveryDeadline()
+    {
+        lock (_deadlineLock)
+        {
+            if (_watched is not { } delivery)
+            {
+                return;
+            }
+
+            var remaining = _services.Time.GetElapsedTime(_services.Time.GetTimestamp(), delivery.Deadline);
+            if (remaining > TimeSpan.Zero)
+            {
+                // Fired for an earlier delivery, or a little early: wait for this one's own deadline.
+                _deliveryDeadline!.Change(remaining, Timeout.InfiniteTimeSpan);
+                return;
+            }
+
+            delivery.Expire();
+        }
     }
 
     /// <summary>The socket registered, logged in or passed a token check: the authentication deadline no longer applies.</summary>
@@ -234,6 +320,11 @@ public sealed partial class ClientSession : IDisposable
     {
         _authenticationTimer.Dispose();
         _closeDeadline?.Dispose();
+        lock (_deadlineLock)
+        {
+            _deliveryDeadline?.Dispose();
+        }
+
         _transport.Dispose();
         _abort.Dispose();
     }
@@ -283,7 +374,8 @@ public sealed partial class ClientSession : IDisposable
         RequestClose(CloseReason.TooBig, "message too big");
     }
 
-    private async Task<Reply> AnswerAsync(InboundMessage message)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Reply> AnswerAsync(InboundMessage message)
     {
         if (message.Kind == InboundKind.Refused)
         {
@@ -527,6 +619,23 @@ public sealed partial class ClientSession : IDisposable
         private const int Claimed = 1;
         private const int Withdrawn = 2;
         private int _state;
+        private TaskCompletionSource<bool>? _written;
+
+        /// <summary>When the deliverer stops waiting (a <see cref="TimeProvider"/> timestamp).</summary>
+        public long Deadline { get; private set; }
+
+        /// <summary>True once the deadline passed before the last frame was written.</summary>
+        public bool TimedOut { get; private set; }
+
+        /// <summary>What <see cref="Expire"/> completes, and the deadline it is due at.</summary>
+        public void Watch(TaskCompletionSource<bool> written, long deadline) => (_written, Deadline) = (written, deadline);
+
+        /// <summary>The deadline passed: the deliverer stops waiting (and withdraws the frames unless the send loop has claimed them).</summary>
+        public void Expire()
+        {
+            TimedOut = true;
+            _written?.TrySetResult(false);
+        }
 
         /// <summary>True when the frames may be written: first claim, or already claimed.</summary>
         public bool TryClaim() => Interlocked.CompareExchange(ref _state, Claimed, Pending) != Withdrawn;

@@ -36,7 +36,12 @@ public sealed class FrontendObserver : ISessionObserver
         }
 
         var replies = session!.Replies;
-        var frames = responses.Select(r => replies.Write("response", null, r, ResponseJson.Write)).ToArray();
+        var frames = new byte[responses.Length][];
+        for (var i = 0; i < frames.Length; i++)
+        {
+            frames[i] = replies.Write("response", null, responses[i], ResponseJson.Write);
+        }
+
         var delivered = await session.DeliverAsync(frames, timeout);
         if (delivered)
         {

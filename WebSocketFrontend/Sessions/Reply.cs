@@ -13,3 +13,10 @@ public readonly record struct Reply(byte[] Frame, Func<Task>? AfterWritten = nul
 
 /// <summary>A socket's login: the client, the digest of the token it logged in with, and the registration its mailbox holds.</summary>
 public sealed record SessionLogin(int ClientId, string Digest, SessionRegistration Registration);
+
+/// <summary>
+/// The token a socket last sent with, its digest and its client grain, kept by the socket so that sending with the
+/// same token again costs no hashing. It lives in the socket's memory as long as the socket, as the token does in
+/// the client that holds it; it vouches for nothing: every send still asks the grain.
+/// </summary>
+public sealed record SenderToken(string Token, string Digest, IClientGrain Grain);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -35,7 +36,8 @@ public sealed partial class RequestHandler(
     private readonly byte[]? _registrationKeyDigest = options.Value.RegistrationKey is { Length: > 0 } key ? SHA256.HashData(Encoding.UTF8.GetBytes(key)) : null;
 
     /// <summary>Answers one request. Every failure becomes an <c>error</c> reply; nothing here closes the socket.</summary>
-    public async Task<Reply> HandleAsync(ClientSession session, ClientRequest request, CancellationToken cancellationToken)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<Reply> HandleAsync(ClientSession session, ClientRequest request, CancellationToken cancellationToken)
     {
         var replies = session.Replies;
         var action = KnownActions.Contains(request.Action) ? request.Action : "unknown";
@@ -148,22 +150,23 @@ public sealed partial class RequestHandler(
         return session.Replies.Answer(request, "updated");
     }
 
-    private async Task<Reply> SendAsync(ClientSession session, ClientRequest request)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Reply> SendAsync(ClientSession session, ClientRequest request)
     {
         if (_options.ClientSend == ClientSendPolicy.None)
         {
             throw new ProtocolException(ErrorCodes.Forbidden, "Clients may not send on this server; only back ends do.");
         }
 
-        var digest = TokenDigest.Of(ReadToken(request.Parameters));
+        var sender = SenderOf(session, request.Parameters);
         var to = RequireInt(request.Parameters, "to");
         var payload = ReadPayload(request.Parameters);
 
         // A socket sending with the token it logged in with is known already: its mailbox logs it
         // out if the client is deleted, so the login vouches for the token without another call.
-        var senderId = session.LoginWith(digest) is { } login
+        var senderId = session.LoginWith(sender.Digest) is { } login
             ? login.ClientId
-            : (await grains.Grain<IClientGrain>(digest).Get() ?? throw InvalidToken()).Id;
+            : (await sender.Grain.Get() ?? throw InvalidToken()).Id;
         var result = to > 0
             ? await grains.Grain<IClientIdGrain>(to).SendFromClient(senderId, payload, _options.ClientSend == ClientSendPolicy.Contacts)
             : new SendResult(SendStatus.NotFound, 0);
@@ -178,6 +181,26 @@ public sealed partial class RequestHandler(
             w.WriteNumber("seq"u8, r.Seq);
             w.WriteString("delivered"u8, SendOutcome.Delivered(r));
         });
+    }
+
+    /// <summary>
+    /// The digest and client grain of a <c>send</c>'s token. A socket that sends with the token of its last send
+    /// again gets them back without hashing it and making a grain reference anew; whether the token is still good is
+    /// asked of the grain on every send all the same.
+    /// </summary>
+    private SenderToken SenderOf(ClientSession session, JsonElement parameters)
+    {
+        if (session.SenderToken is { } known
+            && Json.TryGetProperty(parameters, "token", out var given)
+            && given.ValueKind == JsonValueKind.String
+            && given.ValueEquals(known.Token))
+        {
+            return known;
+        }
+
+        var token = ReadToken(parameters);
+        var digest = TokenDigest.Of(token);
+        return session.SenderToken = new SenderToken(token, digest, grains.Grain<IClientGrain>(digest));
     }
 
     private async Task<Reply> RotateAsync(ClientSession session, ClientRequest request)
