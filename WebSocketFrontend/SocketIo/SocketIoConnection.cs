@@ -42,6 +42,7 @@ public sealed class SocketIoConnection
 {
     private const int EventQueueCapacity = 16;
     private const int MaxAttachments = 64;
+    private const int FirstChunkBytes = 4096;
     private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(5);
 
     private static readonly byte[] PingPacket = "2"u8.ToArray();
@@ -70,9 +71,14 @@ public sealed class SocketIoConnection
     private bool _postPending;
     private bool _connected;
     private IDisposable? _admission;
-    private ITimer? _connectTimer;
-    private ITimer? _pingTimer;
-    private ITimer? _deadlineTimer;
+
+    // One timer serves the heartbeat and the connect timeout: it is set, under _gate, for the earliest of the three
+    // times below (times since the server started; TimeSpan.MaxValue when not set). A time that moves later without
+    // a new earliest leaves the timer as it is: it then fires with nothing due and is set again.
+    private ITimer? _timer;
+    private TimeSpan _connectDue = TimeSpan.MaxValue;
+    private TimeSpan _pingDue = TimeSpan.MaxValue;
+    private TimeSpan _deadlineDue = TimeSpan.MaxValue;
     private SocketIoPacket? _binaryHeader;
     private WebSocketCloseStatus _closeStatus = WebSocketCloseStatus.NormalClosure;
     private int _attachmentsLeft;
@@ -207,29 +213,31 @@ public sealed class SocketIoConnection
         var options = _server.Options;
         var handshake = SocketIoPackets.Utf8(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"0{{\"sid\":\"{Id}\",\"upgrades\":[{(_webSocket ? string.Empty : "\"websocket\"")}],\"pingInterval\":{(long)options.PingInterval.TotalMilliseconds},\"pingTimeout\":{(long)options.PingTimeout.TotalMilliseconds},\"maxPayload\":{_server.MaxPayload}}}"));
+        _timer = _server.Time.CreateTimer(static s => ((SocketIoConnection)s!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         lock (_gate)
         {
+            var now = _server.Now;
             EnqueueLocked(handshake);
             if (EngineVersion == 3)
             {
-                // Socket.IO v2 clients are connected to "/" without asking.
+                // Socket.IO v2 clients are connected to "/" without asking. They ping; the session ends when no
+                // ping came within the interval and the timeout.
                 EnqueueLocked(ImplicitConnectPacket);
                 _connected = true;
+                _deadlineDue = now + options.PingInterval + options.PingTimeout;
             }
+            else
+            {
+                _pingDue = now + options.PingInterval;
+                _connectDue = now + options.ConnectTimeout;
+            }
+
+            SetTimerLocked(now);
         }
 
-        var time = _server.Time;
         if (EngineVersion == 3)
         {
-            // v3 clients ping; the session ends when no ping came within the interval and the timeout.
-            _deadlineTimer = time.CreateTimer(static s => ((SocketIoConnection)s!).Shut(SocketIoCloseReason.PingTimeout), this, options.PingInterval + options.PingTimeout, Timeout.InfiniteTimeSpan);
             _server.StartHandler(this);
-        }
-        else
-        {
-            _deadlineTimer = time.CreateTimer(static s => ((SocketIoConnection)s!).Shut(SocketIoCloseReason.PingTimeout), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            _pingTimer = time.CreateTimer(static s => ((SocketIoConnection)s!).SendPing(), this, options.PingInterval, Timeout.InfiniteTimeSpan);
-            _connectTimer = time.CreateTimer(static s => ((SocketIoConnection)s!).Shut(SocketIoCloseReason.ConnectTimeout), this, options.ConnectTimeout, Timeout.InfiniteTimeSpan);
         }
     }
 
@@ -269,17 +277,17 @@ public sealed class SocketIoConnection
         }
 
         _events.Writer.TryComplete();
-        _connectTimer?.Dispose();
-        _pingTimer?.Dispose();
-        _deadlineTimer?.Dispose();
+        _timer?.Dispose();
         _server.Remove(this, reason);
         Interlocked.Exchange(ref _admission, null)?.Dispose();
         _closed.TrySetResult(reason);
         _closing.Cancel();
     }
 
-    private void SendPing()
+    /// <summary>The timer's run: closes a connection whose ping deadline or connect timeout has passed, sends a due ping, and sets the timer for the next time.</summary>
+    private void OnTimer()
     {
+        SocketIoCloseReason? expired = null;
         lock (_gate)
         {
             if (_isClosed)
@@ -287,10 +295,43 @@ public sealed class SocketIoConnection
                 return;
             }
 
-            EnqueueLocked(PingPacket);
+            var now = _server.Now;
+            // A session that never connected to "/" is closed for that, whatever its heartbeat does meanwhile.
+            if (_connectDue <= now)
+            {
+                expired = SocketIoCloseReason.ConnectTimeout;
+            }
+            else if (_deadlineDue <= now)
+            {
+                expired = SocketIoCloseReason.PingTimeout;
+            }
+            else
+            {
+                if (_pingDue <= now)
+                {
+                    EnqueueLocked(PingPacket);
+                    _pingDue = TimeSpan.MaxValue;
+                    _deadlineDue = now + _server.Options.PingTimeout;
+                }
+
+                SetTimerLocked(now);
+            }
         }
 
-        _deadlineTimer?.Change(_server.Options.PingTimeout, Timeout.InfiniteTimeSpan);
+        if (expired is { } reason)
+        {
+            Shut(reason);
+        }
+    }
+
+    /// <summary>
+    /// Sets the timer for the earliest time due, of an open connection (Shut disposes of the timer once it is closed,
+    /// outside the lock). Never for now or before: a timer due at once could run its callback on this thread.
+    /// </summary>
+    private void SetTimerLocked(TimeSpan now)
+    {
+        var next = TimeSpan.FromTicks(Math.Min(_deadlineDue.Ticks, Math.Min(_connectDue.Ticks, _pingDue.Ticks)));
+        _timer!.Change(next == TimeSpan.MaxValue ? Timeout.InfiniteTimeSpan : next > now ? next - now : TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
     }
 
     private void EnqueueLocked(byte[] packet)
@@ -705,100 +746,112 @@ public sealed class SocketIoConnection
     /// </summary>
     internal async Task RunWebSocketAsync(WebSocket socket, bool upgrade, CancellationToken requestAborted)
     {
-        using var reading = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
-        using var onClose = _closing.Token.Register(static s => ((CancellationTokenSource)s!).CancelAfter(CloseGrace), reading);
+        // Once the connection has closed, the client has a while to answer the close; then the socket is aborted.
+        var grace = new CloseGraceTimer(socket);
+        using var onClose = _closing.Token.Register(static s => ((CloseGraceTimer)s!).Start(), grace);
         var writer = upgrade ? null : WriteLoopAsync(socket, requestAborted);
-        var buffer = ArrayPool<byte>.Shared.Rent(4096);
         try
         {
             while (true)
             {
-                (buffer, var length, var type) = await ReceiveMessageAsync(socket, buffer, reading.Token);
-                if (type == WebSocketMessageType.Close)
+                // An idle socket holds no buffer: one is rented once a message has come, and returned once it is handled.
+                var (buffer, length, type) = await ReceiveMessageAsync(socket, requestAborted);
+                try
                 {
-                    if (writer is not null)
+                    if (type == WebSocketMessageType.Close)
                     {
-                        Shut(SocketIoCloseReason.TransportClosed);
-                    }
-
-                    break;
-                }
-
-                if (length < 0)
-                {
-                    // Over maxPayload.
-                    if (writer is null)
-                    {
-                        await CloseSocketAsync(socket, WebSocketCloseStatus.MessageTooBig);
-                    }
-                    else
-                    {
-                        _closeStatus = WebSocketCloseStatus.MessageTooBig;
-                        Shut(SocketIoCloseReason.ProtocolError);
-                    }
-
-                    break;
-                }
-
-                var message = buffer.AsMemory(0, length);
-                if (writer is null)
-                {
-                    // Probing: only "2probe" and the upgrade itself are expected.
-                    if (type == WebSocketMessageType.Text && message.Span.SequenceEqual("2probe"u8))
-                    {
-                        await socket.SendAsync(ProbeAnswer, WebSocketMessageType.Text, true, requestAborted);
-                        lock (_gate)
+                        if (writer is not null)
                         {
-                            _flushPoll = true;
-                            Signal();
+                            Shut(SocketIoCloseReason.TransportClosed);
                         }
 
-                        continue;
-                    }
-
-                    if (type == WebSocketMessageType.Text && message.Span.SequenceEqual("5"u8))
-                    {
-                        lock (_gate)
-                        {
-                            if (_isClosed)
-                            {
-                                break;
-                            }
-
-                            _webSocket = true;
-                            _upgrading = false;
-                            _flushPoll = false;
-                            Signal();
-                        }
-
-                        writer = WriteLoopAsync(socket, requestAborted);
-                        continue;
-                    }
-
-                    await CloseSocketAsync(socket, WebSocketCloseStatus.ProtocolError);
-                    break;
-                }
-
-                var binary = type == WebSocketMessageType.Binary;
-                if (binary && EngineVersion == 3)
-                {
-                    // v3 binary frames carry the packet type first.
-                    if (message.IsEmpty || message.Span[0] != 4)
-                    {
-                        Shut(SocketIoCloseReason.ProtocolError);
                         break;
                     }
 
-                    message = message[1..];
-                }
+                    if (length < 0)
+                    {
+                        // Over maxPayload.
+                        if (writer is null)
+                        {
+                            await CloseSocketAsync(socket, WebSocketCloseStatus.MessageTooBig);
+                        }
+                        else
+                        {
+                            _closeStatus = WebSocketCloseStatus.MessageTooBig;
+                            Shut(SocketIoCloseReason.ProtocolError);
+                        }
 
-                if (!await HandlePacketAsync(message, binary, reading.Token))
+                        break;
+                    }
+
+                    var message = buffer.AsMemory(0, length);
+                    if (writer is null)
+                    {
+                        // Probing: only "2probe" and the upgrade itself are expected.
+                        if (type == WebSocketMessageType.Text && message.Span.SequenceEqual("2probe"u8))
+                        {
+                            await socket.SendAsync(ProbeAnswer, WebSocketMessageType.Text, true, requestAborted);
+                            lock (_gate)
+                            {
+                                _flushPoll = true;
+                                Signal();
+                            }
+
+                            continue;
+                        }
+
+                        if (type == WebSocketMessageType.Text && message.Span.SequenceEqual("5"u8))
+                        {
+                            lock (_gate)
+                            {
+                                if (_isClosed)
+                                {
+                                    break;
+                                }
+
+                                _webSocket = true;
+                                _upgrading = false;
+                                _flushPoll = false;
+                                Signal();
+                            }
+
+                            writer = WriteLoopAsync(socket, requestAborted);
+                            continue;
+                        }
+
+                        await CloseSocketAsync(socket, WebSocketCloseStatus.ProtocolError);
+                        break;
+                    }
+
+                    var binary = type == WebSocketMessageType.Binary;
+                    if (binary && EngineVersion == 3)
+                    {
+                        // v3 binary frames carry the packet type first.
+                        if (message.IsEmpty || message.Span[0] != 4)
+                        {
+                            Shut(SocketIoCloseReason.ProtocolError);
+                            break;
+                        }
+
+                        message = message[1..];
+                    }
+
+                    // What is kept of the packet (an event's argument, a binary event's header) is copied out of the buffer.
+                    if (!await HandlePacketAsync(message, binary, requestAborted))
+                    {
+                        break;
+                    }
+                }
+                finally
                 {
-                    break;
+                    if (buffer is not null)
+                    {
+                        ArrayPool<byte>.Shared.Return(buffer);
+                    }
                 }
             }
         }
-        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or IOException)
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or IOException or ObjectDisposedException)
         {
         }
         finally
@@ -823,8 +876,8 @@ public sealed class SocketIoConnection
             }
 
             // The server closed first: the client reads what was sent, then answers the close (for a while at most).
-            await DrainUntilClosedAsync(socket, buffer, reading.Token);
-            ArrayPool<byte>.Shared.Return(buffer);
+            await DrainUntilClosedAsync(socket, requestAborted);
+            grace.Dispose();
             if (socket.State is not WebSocketState.Closed)
             {
                 socket.Abort();
@@ -832,7 +885,7 @@ public sealed class SocketIoConnection
         }
     }
 
-    private static async Task DrainUntilClosedAsync(WebSocket socket, byte[] buffer, CancellationToken cancellationToken)
+    private static async Task DrainUntilClosedAsync(WebSocket socket, CancellationToken cancellationToken)
     {
         if (socket.State != WebSocketState.CloseSent)
         {
@@ -841,6 +894,7 @@ public sealed class SocketIoConnection
 
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         bound.CancelAfter(CloseGrace);
+        var buffer = ArrayPool<byte>.Shared.Rent(FirstChunkBytes);
         try
         {
             while (socket.State == WebSocketState.CloseSent)
@@ -851,46 +905,74 @@ public sealed class SocketIoConnection
                 }
             }
         }
-        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
         {
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
-    /// <summary>Reads one whole message into the buffer, which it may replace with a larger one; length -1 when it is over <c>maxPayload</c>.</summary>
-    private async Task<(byte[] Buffer, int Length, WebSocketMessageType Type)> ReceiveMessageAsync(WebSocket socket, byte[] buffer, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits for the next message with no buffer, then reads it whole into a rented one, which the caller returns (null
+    /// for a close that came between messages); length -1 when it is over <c>maxPayload</c>.
+    /// </summary>
+    private async Task<(byte[]? Buffer, int Length, WebSocketMessageType Type)> ReceiveMessageAsync(WebSocket socket, CancellationToken cancellationToken)
     {
-        var length = 0;
-        while (true)
+        var first = await socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
+        if (first.MessageType == WebSocketMessageType.Close)
         {
-            if (length == buffer.Length)
+            return (null, 0, WebSocketMessageType.Close);
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(FirstChunkBytes, _server.MaxPayload + 1));
+        if (first.EndOfMessage)
+        {
+            // An empty message, whole in the frame the empty read took.
+            return (buffer, 0, first.MessageType);
+        }
+
+        var length = 0;
+        try
+        {
+            while (true)
             {
-                if (buffer.Length > _server.MaxPayload)
+                if (length == buffer.Length)
                 {
-                    return (buffer, -1, WebSocketMessageType.Text);
+                    if (buffer.Length > _server.MaxPayload)
+                    {
+                        return (buffer, -1, WebSocketMessageType.Text);
+                    }
+
+                    var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, _server.MaxPayload + 1));
+                    buffer.AsSpan(0, length).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
                 }
 
-                var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, _server.MaxPayload + 1));
-                buffer.AsSpan(0, length).CopyTo(larger);
-                ArrayPool<byte>.Shared.Return(buffer);
-                buffer = larger;
-            }
+                var result = await socket.ReceiveAsync(buffer.AsMemory(length), cancellationToken);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    return (buffer, 0, WebSocketMessageType.Close);
+                }
 
-            var result = await socket.ReceiveAsync(buffer.AsMemory(length), cancellationToken);
-            if (result.MessageType == WebSocketMessageType.Close)
-            {
-                return (buffer, 0, WebSocketMessageType.Close);
-            }
+                length += result.Count;
+                if (length > _server.MaxPayload)
+                {
+                    return (buffer, -1, result.MessageType);
+                }
 
-            length += result.Count;
-            if (length > _server.MaxPayload)
-            {
-                return (buffer, -1, result.MessageType);
+                if (result.EndOfMessage)
+                {
+                    return (buffer, length, result.MessageType);
+                }
             }
-
-            if (result.EndOfMessage)
-            {
-                return (buffer, length, result.MessageType);
-            }
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
         }
     }
 
@@ -924,7 +1006,9 @@ public sealed class SocketIoConnection
                     continue;
                 }
 
-                await changed.WaitAsync(requestAborted);
+                // No cancellation here: a socket that ends, aborted requests included, ends its read loop, which
+                // closes the connection, and that wakes this wait.
+                await changed;
             }
 
             await CloseSocketAsync(socket, _closeStatus);
@@ -982,14 +1066,25 @@ public sealed class SocketIoConnection
                     if (!_isClosed)
                     {
                         EnqueueLocked(packet.Length == 1 ? PongPacket : [(byte)'3', .. packet.Span[1..]]);
+                        var now = _server.Now;
+                        _deadlineDue = now + _server.Options.PingInterval + _server.Options.PingTimeout;
+                        SetTimerLocked(now);
                     }
                 }
 
-                _deadlineTimer?.Change(_server.Options.PingInterval + _server.Options.PingTimeout, Timeout.InfiniteTimeSpan);
                 return true;
             case (byte)'3' when EngineVersion == 4:
-                _deadlineTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-                _pingTimer?.Change(_server.Options.PingInterval, Timeout.InfiniteTimeSpan);
+                lock (_gate)
+                {
+                    if (!_isClosed)
+                    {
+                        var now = _server.Now;
+                        _deadlineDue = TimeSpan.MaxValue;
+                        _pingDue = now + _server.Options.PingInterval;
+                        SetTimerLocked(now);
+                    }
+                }
+
                 return true;
             case (byte)'4':
                 return await OnMessageAsync(packet[1..], cancellationToken);
@@ -1034,7 +1129,12 @@ public sealed class SocketIoConnection
                 if (EngineVersion == 4 && !_connected)
                 {
                     _connected = true;
-                    _connectTimer?.Dispose();
+                    lock (_gate)
+                    {
+                        // Later: the timer, if set for it, fires with nothing due and is set again.
+                        _connectDue = TimeSpan.MaxValue;
+                    }
+
                     Enqueue(SocketIoPackets.Utf8($"40{{\"sid\":\"{SocketIoServer.NewId()}\"}}"));
                     _server.StartHandler(this);
                 }
@@ -1115,6 +1215,35 @@ public sealed class SocketIoConnection
             if (!_isClosed)
             {
                 EnqueueLocked(packet);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Aborts a socket <see cref="CloseGrace"/> after <see cref="Start"/>, unless disposed of first: it is made at
+    /// the close only, so that an open connection holds no timer for it.
+    /// </summary>
+    private sealed class CloseGraceTimer(WebSocket socket) : IDisposable
+    {
+        private static readonly ITimer Disposed = TimeProvider.System.CreateTimer(static _ => { }, null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        private ITimer? _timer;
+
+        public void Start()
+        {
+            var timer = TimeProvider.System.CreateTimer(static s => ((WebSocket)s!).Abort(), socket, CloseGrace, Timeout.InfiniteTimeSpan);
+            if (Interlocked.CompareExchange(ref _timer, timer, null) is not null)
+            {
+                // Disposed of already (or started twice).
+                timer.Dispose();
+            }
+        }
+
+        public void Dispose()
+        {
+            var timer = Interlocked.Exchange(ref _timer, Disposed);
+            if (!ReferenceEquals(timer, Disposed))
+            {
+                timer?.Dispose();
             }
         }
     }
