@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Net;
 using System.Net.WebSockets;
 using System.Text;
-using System.Threading.Channels;
+using System.Threading.Tasks.Sources;
 
 namespace WebSocketFrontend.SocketIo;
 
@@ -38,7 +38,7 @@ public enum SocketIoCloseReason
 /// One Socket.IO client connected to the namespace <c>/</c>, over HTTP long-polling, WebSocket, or polling
 /// upgraded to WebSocket. Packets are sent in the order they were given, whatever the transport does meanwhile.
 /// </summary>
-public sealed class SocketIoConnection
+public sealed class SocketIoConnection : IValueTaskSource<SocketIoEvent?>
 {
     private const int EventQueueCapacity = 16;
     private const int MaxAttachments = 64;
@@ -56,8 +56,15 @@ public sealed class SocketIoConnection
     private readonly SocketIoServer _server;
     private readonly object _gate = new();
     private readonly Queue<byte[]> _outbox = new();
-    private readonly Channel<SocketIoEvent> _events = Channel.CreateBounded<SocketIoEvent>(
-        new BoundedChannelOptions(EventQueueCapacity) { SingleReader = true, SingleWriter = false, FullMode = BoundedChannelFullMode.Wait });
+
+    // The events the reader has not taken (made at the first that has to wait), the reader's wait, and the wait of a
+    // sender that found the queue full: a few fields instead of a channel, as most connections idle. Guarded by _gate.
+    private Queue<SocketIoEvent>? _events;
+    private ManualResetValueTaskSourceCore<SocketIoEvent?> _reader = new() { RunContinuationsAsynchronously = true };
+    private CancellationTokenRegistration _readerCancellation;
+    private CancellationToken _readerToken;
+    private bool _readerWaiting;
+    private TaskCompletionSource? _eventTaken;
     private readonly TaskCompletionSource<SocketIoCloseReason> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _closing = new();
     private TaskCompletionSource _outboxChanged = NewSignal();
@@ -73,9 +80,11 @@ public sealed class SocketIoConnection
     private IDisposable? _admission;
 
     // One timer serves the heartbeat and the connect timeout: it is set, under _gate, for the earliest of the three
-    // times below (times since the server started; TimeSpan.MaxValue when not set). A time that moves later without
-    // a new earliest leaves the timer as it is: it then fires with nothing due and is set again.
+    // times below (times since the server started; TimeSpan.MaxValue when not set). Outside its own run it is only
+    // ever brought forward, never put back: a time that moves later leaves it to fire with nothing due and be set
+    // again, and a time that has come is left for the run already due, whatever the order of the two.
     private ITimer? _timer;
+    private TimeSpan _timerDue = TimeSpan.MaxValue;
     private TimeSpan _connectDue = TimeSpan.MaxValue;
     private TimeSpan _pingDue = TimeSpan.MaxValue;
     private TimeSpan _deadlineDue = TimeSpan.MaxValue;
@@ -124,17 +133,84 @@ public sealed class SocketIoConnection
     /// The next event the client emitted, in order; null once the connection has closed. Events wait, a few at
     /// most, until they are read: a client that sends faster than its events are read is slowed down.
     /// </summary>
-    public async ValueTask<SocketIoEvent?> ReceiveAsync(CancellationToken cancellationToken)
+    public ValueTask<SocketIoEvent?> ReceiveAsync(CancellationToken cancellationToken)
     {
-        while (await _events.Reader.WaitToReadAsync(cancellationToken))
+        if (cancellationToken.IsCancellationRequested)
         {
-            if (_events.Reader.TryRead(out var item))
-            {
-                return item;
-            }
+            return ValueTask.FromCanceled<SocketIoEvent?>(cancellationToken);
         }
 
-        return null;
+        lock (_gate)
+        {
+            if (_events is { Count: > 0 } events)
+            {
+                var item = events.Dequeue();
+                WakeSenderLocked();
+                return new(item);
+            }
+
+            if (_isClosed)
+            {
+                return new((SocketIoEvent?)null);
+            }
+
+            if (_readerWaiting)
+            {
+                throw new InvalidOperationException("Events are read by one reader at a time.");
+            }
+
+            _readerWaiting = true;
+            _readerToken = cancellationToken;
+            _reader.Reset();
+
+            // A token cancelled meanwhile runs the callback here, which takes the (reentrant) lock and ends the wait.
+            _readerCancellation = cancellationToken.UnsafeRegister(static (s, token) => ((SocketIoConnection)s!).CancelRead(token), this);
+            return new(this, _reader.Version);
+        }
+    }
+
+    SocketIoEvent? IValueTaskSource<SocketIoEvent?>.GetResult(short token) => _reader.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<SocketIoEvent?>.GetStatus(short token) => _reader.GetStatus(token);
+
+    void IValueTaskSource<SocketIoEvent?>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _reader.OnCompleted(continuation, state, token, flags);
+
+    private void CancelRead(CancellationToken token)
+    {
+        lock (_gate)
+        {
+            // A registration of an earlier wait that ran as it was removed has another token, or a cancelled one.
+            if (_readerWaiting && _readerToken == token)
+            {
+                _readerWaiting = false;
+                _reader.SetException(new OperationCanceledException(token));
+            }
+        }
+    }
+
+    /// <summary>Ends the reader's wait with an event, or with null once closed; false when no reader waits.</summary>
+    private bool TryHandToReaderLocked(SocketIoEvent? item)
+    {
+        if (!_readerWaiting)
+        {
+            return false;
+        }
+
+        _readerWaiting = false;
+        _readerCancellation.Unregister();
+        _readerToken = default;
+        _reader.SetResult(item);
+        return true;
+    }
+
+    private void WakeSenderLocked()
+    {
+        if (_eventTaken is { } taken)
+        {
+            _eventTaken = null;
+            taken.TrySetResult();
+        }
     }
 
     /// <summary>
@@ -274,9 +350,16 @@ public sealed class SocketIoConnection
         lock (_gate)
         {
             SignalTaken();
+
+            // The reader takes the events queued before, then null; a sender waiting for room gives up.
+            if (_events is not { Count: > 0 })
+            {
+                TryHandToReaderLocked(null);
+            }
+
+            WakeSenderLocked();
         }
 
-        _events.Writer.TryComplete();
         _timer?.Dispose();
         _server.Remove(this, reason);
         Interlocked.Exchange(ref _admission, null)?.Dispose();
@@ -325,12 +408,19 @@ public sealed class SocketIoConnection
     }
 
     /// <summary>
-    /// Sets the timer for the earliest time due, of an open connection (Shut disposes of the timer once it is closed,
-    /// outside the lock). Never for now or before: a timer due at once could run its callback on this thread.
+    /// Sets the timer of an open connection (Shut disposes of it once closed, outside the lock) for the earliest time
+    /// due; with <paramref name="earlierOnly"/>, only if that is before the time it is set for. Never for now or
+    /// before: a timer due at once could run its callback on this thread.
     /// </summary>
-    private void SetTimerLocked(TimeSpan now)
+    private void SetTimerLocked(TimeSpan now, bool earlierOnly = false)
     {
         var next = TimeSpan.FromTicks(Math.Min(_deadlineDue.Ticks, Math.Min(_connectDue.Ticks, _pingDue.Ticks)));
+        if (earlierOnly && next >= _timerDue)
+        {
+            return;
+        }
+
+        _timerDue = next;
         _timer!.Change(next == TimeSpan.MaxValue ? Timeout.InfiniteTimeSpan : next > now ? next - now : TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
     }
 
@@ -1068,7 +1158,7 @@ public sealed class SocketIoConnection
                         EnqueueLocked(packet.Length == 1 ? PongPacket : [(byte)'3', .. packet.Span[1..]]);
                         var now = _server.Now;
                         _deadlineDue = now + _server.Options.PingInterval + _server.Options.PingTimeout;
-                        SetTimerLocked(now);
+                        SetTimerLocked(now, earlierOnly: true);
                     }
                 }
 
@@ -1081,7 +1171,7 @@ public sealed class SocketIoConnection
                         var now = _server.Now;
                         _deadlineDue = TimeSpan.MaxValue;
                         _pingDue = now + _server.Options.PingInterval;
-                        SetTimerLocked(now);
+                        SetTimerLocked(now, earlierOnly: true);
                     }
                 }
 
@@ -1197,14 +1287,32 @@ public sealed class SocketIoConnection
         var named = packet.Type is SocketIoPacket.Event or SocketIoPacket.BinaryEvent;
         packet.TryReadArguments(named, out var name, out var first, out var count);
         var item = new SocketIoEvent(name, first.ToArray(), count, named ? packet.Id : null, binary);
-        try
+        while (true)
         {
-            await _events.Writer.WriteAsync(item, cancellationToken);
-            return true;
-        }
-        catch (ChannelClosedException)
-        {
-            return false;
+            Task room;
+            lock (_gate)
+            {
+                if (_isClosed)
+                {
+                    return false;
+                }
+
+                if (TryHandToReaderLocked(item))
+                {
+                    return true;
+                }
+
+                _events ??= new Queue<SocketIoEvent>();
+                if (_events.Count < EventQueueCapacity)
+                {
+                    _events.Enqueue(item);
+                    return true;
+                }
+
+                room = (_eventTaken ??= NewSignal()).Task;
+            }
+
+            await room.WaitAsync(cancellationToken);
         }
     }
 
