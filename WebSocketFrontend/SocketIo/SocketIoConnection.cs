@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Net;
 using System.Net.WebSockets;
 using System.Text;
-using System.Threading.Channels;
+using System.Threading.Tasks.Sources;
 
 namespace WebSocketFrontend.SocketIo;
 
@@ -38,10 +38,11 @@ public enum SocketIoCloseReason
 /// One Socket.IO client connected to the namespace <c>/</c>, over HTTP long-polling, WebSocket, or polling
 /// upgraded to WebSocket. Packets are sent in the order they were given, whatever the transport does meanwhile.
 /// </summary>
-public sealed class SocketIoConnection
+public sealed class SocketIoConnection : IValueTaskSource<SocketIoEvent?>
 {
     private const int EventQueueCapacity = 16;
     private const int MaxAttachments = 64;
+    private const int FirstChunkBytes = 4096;
     private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(5);
 
     private static readonly byte[] PingPacket = "2"u8.ToArray();
@@ -55,8 +56,15 @@ public sealed class SocketIoConnection
     private readonly SocketIoServer _server;
     private readonly object _gate = new();
     private readonly Queue<byte[]> _outbox = new();
-    private readonly Channel<SocketIoEvent> _events = Channel.CreateBounded<SocketIoEvent>(
-        new BoundedChannelOptions(EventQueueCapacity) { SingleReader = true, SingleWriter = false, FullMode = BoundedChannelFullMode.Wait });
+
+    // The events the reader has not taken (made at the first that has to wait), the reader's wait, and the wait of a
+    // sender that found the queue full: a few fields instead of a channel, as most connections idle. Guarded by _gate.
+    private Queue<SocketIoEvent>? _events;
+    private ManualResetValueTaskSourceCore<SocketIoEvent?> _reader = new() { RunContinuationsAsynchronously = true };
+    private CancellationTokenRegistration _readerCancellation;
+    private CancellationToken _readerToken;
+    private bool _readerWaiting;
+    private TaskCompletionSource? _eventTaken;
     private readonly TaskCompletionSource<SocketIoCloseReason> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _closing = new();
     private TaskCompletionSource _outboxChanged = NewSignal();
@@ -70,9 +78,16 @@ public sealed class SocketIoConnection
     private bool _postPending;
     private bool _connected;
     private IDisposable? _admission;
-    private ITimer? _connectTimer;
-    private ITimer? _pingTimer;
-    private ITimer? _deadlineTimer;
+
+    // One timer serves the heartbeat and the connect timeout: it is set, under _gate, for the earliest of the three
+    // times below (times since the server started; TimeSpan.MaxValue when not set). Outside its own run it is only
+    // ever brought forward, never put back: a time that moves later leaves it to fire with nothing due and be set
+    // again, and a time that has come is left for the run already due, whatever the order of the two.
+    private ITimer? _timer;
+    private TimeSpan _timerDue = TimeSpan.MaxValue;
+    private TimeSpan _connectDue = TimeSpan.MaxValue;
+    private TimeSpan _pingDue = TimeSpan.MaxValue;
+    private TimeSpan _deadlineDue = TimeSpan.MaxValue;
     private SocketIoPacket? _binaryHeader;
     private WebSocketCloseStatus _closeStatus = WebSocketCloseStatus.NormalClosure;
     private int _attachmentsLeft;
@@ -118,17 +133,84 @@ public sealed class SocketIoConnection
     /// The next event the client emitted, in order; null once the connection has closed. Events wait, a few at
     /// most, until they are read: a client that sends faster than its events are read is slowed down.
     /// </summary>
-    public async ValueTask<SocketIoEvent?> ReceiveAsync(CancellationToken cancellationToken)
+    public ValueTask<SocketIoEvent?> ReceiveAsync(CancellationToken cancellationToken)
     {
-        while (await _events.Reader.WaitToReadAsync(cancellationToken))
+        if (cancellationToken.IsCancellationRequested)
         {
-            if (_events.Reader.TryRead(out var item))
-            {
-                return item;
-            }
+            return ValueTask.FromCanceled<SocketIoEvent?>(cancellationToken);
         }
 
-        return null;
+        lock (_gate)
+        {
+            if (_events is { Count: > 0 } events)
+            {
+                var item = events.Dequeue();
+                WakeSenderLocked();
+                return new(item);
+            }
+
+            if (_isClosed)
+            {
+                return new((SocketIoEvent?)null);
+            }
+
+            if (_readerWaiting)
+            {
+                throw new InvalidOperationException("Events are read by one reader at a time.");
+            }
+
+            _readerWaiting = true;
+            _readerToken = cancellationToken;
+            _reader.Reset();
+
+            // A token cancelled meanwhile runs the callback here, which takes the (reentrant) lock and ends the wait.
+            _readerCancellation = cancellationToken.UnsafeRegister(static (s, token) => ((SocketIoConnection)s!).CancelRead(token), this);
+            return new(this, _reader.Version);
+        }
+    }
+
+    SocketIoEvent? IValueTaskSource<SocketIoEvent?>.GetResult(short token) => _reader.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<SocketIoEvent?>.GetStatus(short token) => _reader.GetStatus(token);
+
+    void IValueTaskSource<SocketIoEvent?>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _reader.OnCompleted(continuation, state, token, flags);
+
+    private void CancelRead(CancellationToken token)
+    {
+        lock (_gate)
+        {
+            // A registration of an earlier wait that ran as it was removed has another token, or a cancelled one.
+            if (_readerWaiting && _readerToken == token)
+            {
+                _readerWaiting = false;
+                _reader.SetException(new OperationCanceledException(token));
+            }
+        }
+    }
+
+    /// <summary>Ends the reader's wait with an event, or with null once closed; false when no reader waits.</summary>
+    private bool TryHandToReaderLocked(SocketIoEvent? item)
+    {
+        if (!_readerWaiting)
+        {
+            return false;
+        }
+
+        _readerWaiting = false;
+        _readerCancellation.Unregister();
+        _readerToken = default;
+        _reader.SetResult(item);
+        return true;
+    }
+
+    private void WakeSenderLocked()
+    {
+        if (_eventTaken is { } taken)
+        {
+            _eventTaken = null;
+            taken.TrySetResult();
+        }
     }
 
     /// <summary>
@@ -207,29 +289,31 @@ public sealed class SocketIoConnection
         var options = _server.Options;
         var handshake = SocketIoPackets.Utf8(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"0{{\"sid\":\"{Id}\",\"upgrades\":[{(_webSocket ? string.Empty : "\"websocket\"")}],\"pingInterval\":{(long)options.PingInterval.TotalMilliseconds},\"pingTimeout\":{(long)options.PingTimeout.TotalMilliseconds},\"maxPayload\":{_server.MaxPayload}}}"));
+        _timer = _server.Time.CreateTimer(static s => ((SocketIoConnection)s!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         lock (_gate)
         {
+            var now = _server.Now;
             EnqueueLocked(handshake);
             if (EngineVersion == 3)
             {
-                // Socket.IO v2 clients are connected to "/" without asking.
+                // Socket.IO v2 clients are connected to "/" without asking. They ping; the session ends when no
+                // ping came within the interval and the timeout.
                 EnqueueLocked(ImplicitConnectPacket);
                 _connected = true;
+                _deadlineDue = now + options.PingInterval + options.PingTimeout;
             }
+            else
+            {
+                _pingDue = now + options.PingInterval;
+                _connectDue = now + options.ConnectTimeout;
+            }
+
+            SetTimerLocked(now);
         }
 
-        var time = _server.Time;
         if (EngineVersion == 3)
         {
-            // v3 clients ping; the session ends when no ping came within the interval and the timeout.
-            _deadlineTimer = time.CreateTimer(static s => ((SocketIoConnection)s!).Shut(SocketIoCloseReason.PingTimeout), this, options.PingInterval + options.PingTimeout, Timeout.InfiniteTimeSpan);
             _server.StartHandler(this);
-        }
-        else
-        {
-            _deadlineTimer = time.CreateTimer(static s => ((SocketIoConnection)s!).Shut(SocketIoCloseReason.PingTimeout), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            _pingTimer = time.CreateTimer(static s => ((SocketIoConnection)s!).SendPing(), this, options.PingInterval, Timeout.InfiniteTimeSpan);
-            _connectTimer = time.CreateTimer(static s => ((SocketIoConnection)s!).Shut(SocketIoCloseReason.ConnectTimeout), this, options.ConnectTimeout, Timeout.InfiniteTimeSpan);
         }
     }
 
@@ -266,20 +350,27 @@ public sealed class SocketIoConnection
         lock (_gate)
         {
             SignalTaken();
+
+            // The reader takes the events queued before, then null; a sender waiting for room gives up.
+            if (_events is not { Count: > 0 })
+            {
+                TryHandToReaderLocked(null);
+            }
+
+            WakeSenderLocked();
         }
 
-        _events.Writer.TryComplete();
-        _connectTimer?.Dispose();
-        _pingTimer?.Dispose();
-        _deadlineTimer?.Dispose();
+        _timer?.Dispose();
         _server.Remove(this, reason);
         Interlocked.Exchange(ref _admission, null)?.Dispose();
         _closed.TrySetResult(reason);
         _closing.Cancel();
     }
 
-    private void SendPing()
+    /// <summary>The timer's run: closes a connection whose ping deadline or connect timeout has passed, sends a due ping, and sets the timer for the next time.</summary>
+    private void OnTimer()
     {
+        SocketIoCloseReason? expired = null;
         lock (_gate)
         {
             if (_isClosed)
@@ -287,10 +378,50 @@ public sealed class SocketIoConnection
                 return;
             }
 
-            EnqueueLocked(PingPacket);
+            var now = _server.Now;
+            // A session that never connected to "/" is closed for that, whatever its heartbeat does meanwhile.
+            if (_connectDue <= now)
+            {
+                expired = SocketIoCloseReason.ConnectTimeout;
+            }
+            else if (_deadlineDue <= now)
+            {
+                expired = SocketIoCloseReason.PingTimeout;
+            }
+            else
+            {
+                if (_pingDue <= now)
+                {
+                    EnqueueLocked(PingPacket);
+                    _pingDue = TimeSpan.MaxValue;
+                    _deadlineDue = now + _server.Options.PingTimeout;
+                }
+
+                SetTimerLocked(now);
+            }
         }
 
-        _deadlineTimer?.Change(_server.Options.PingTimeout, Timeout.InfiniteTimeSpan);
+        if (expired is { } reason)
+        {
+            Shut(reason);
+        }
+    }
+
+    /// <summary>
+    /// Sets the timer of an open connection (Shut disposes of it once closed, outside the lock) for the earliest time
+    /// due; with <paramref name="earlierOnly"/>, only if that is before the time it is set for. Never for now or
+    /// before: a timer due at once could run its callback on this thread.
+    /// </summary>
+    private void SetTimerLocked(TimeSpan now, bool earlierOnly = false)
+    {
+        var next = TimeSpan.FromTicks(Math.Min(_deadlineDue.Ticks, Math.Min(_connectDue.Ticks, _pingDue.Ticks)));
+        if (earlierOnly && next >= _timerDue)
+        {
+            return;
+        }
+
+        _timerDue = next;
+        _timer!.Change(next == TimeSpan.MaxValue ? Timeout.InfiniteTimeSpan : next > now ? next - now : TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
     }
 
     private void EnqueueLocked(byte[] packet)
@@ -705,100 +836,112 @@ public sealed class SocketIoConnection
     /// </summary>
     internal async Task RunWebSocketAsync(WebSocket socket, bool upgrade, CancellationToken requestAborted)
     {
-        using var reading = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
-        using var onClose = _closing.Token.Register(static s => ((CancellationTokenSource)s!).CancelAfter(CloseGrace), reading);
+        // Once the connection has closed, the client has a while to answer the close; then the socket is aborted.
+        var grace = new CloseGraceTimer(socket);
+        using var onClose = _closing.Token.Register(static s => ((CloseGraceTimer)s!).Start(), grace);
         var writer = upgrade ? null : WriteLoopAsync(socket, requestAborted);
-        var buffer = ArrayPool<byte>.Shared.Rent(4096);
         try
         {
             while (true)
             {
-                (buffer, var length, var type) = await ReceiveMessageAsync(socket, buffer, reading.Token);
-                if (type == WebSocketMessageType.Close)
+                // An idle socket holds no buffer: one is rented once a message has come, and returned once it is handled.
+                var (buffer, length, type) = await ReceiveMessageAsync(socket, requestAborted);
+                try
                 {
-                    if (writer is not null)
+                    if (type == WebSocketMessageType.Close)
                     {
-                        Shut(SocketIoCloseReason.TransportClosed);
-                    }
-
-                    break;
-                }
-
-                if (length < 0)
-                {
-                    // Over maxPayload.
-                    if (writer is null)
-                    {
-                        await CloseSocketAsync(socket, WebSocketCloseStatus.MessageTooBig);
-                    }
-                    else
-                    {
-                        _closeStatus = WebSocketCloseStatus.MessageTooBig;
-                        Shut(SocketIoCloseReason.ProtocolError);
-                    }
-
-                    break;
-                }
-
-                var message = buffer.AsMemory(0, length);
-                if (writer is null)
-                {
-                    // Probing: only "2probe" and the upgrade itself are expected.
-                    if (type == WebSocketMessageType.Text && message.Span.SequenceEqual("2probe"u8))
-                    {
-                        await socket.SendAsync(ProbeAnswer, WebSocketMessageType.Text, true, requestAborted);
-                        lock (_gate)
+                        if (writer is not null)
                         {
-                            _flushPoll = true;
-                            Signal();
+                            Shut(SocketIoCloseReason.TransportClosed);
                         }
 
-                        continue;
-                    }
-
-                    if (type == WebSocketMessageType.Text && message.Span.SequenceEqual("5"u8))
-                    {
-                        lock (_gate)
-                        {
-                            if (_isClosed)
-                            {
-                                break;
-                            }
-
-                            _webSocket = true;
-                            _upgrading = false;
-                            _flushPoll = false;
-                            Signal();
-                        }
-
-                        writer = WriteLoopAsync(socket, requestAborted);
-                        continue;
-                    }
-
-                    await CloseSocketAsync(socket, WebSocketCloseStatus.ProtocolError);
-                    break;
-                }
-
-                var binary = type == WebSocketMessageType.Binary;
-                if (binary && EngineVersion == 3)
-                {
-                    // v3 binary frames carry the packet type first.
-                    if (message.IsEmpty || message.Span[0] != 4)
-                    {
-                        Shut(SocketIoCloseReason.ProtocolError);
                         break;
                     }
 
-                    message = message[1..];
-                }
+                    if (length < 0)
+                    {
+                        // Over maxPayload.
+                        if (writer is null)
+                        {
+                            await CloseSocketAsync(socket, WebSocketCloseStatus.MessageTooBig);
+                        }
+                        else
+                        {
+                            _closeStatus = WebSocketCloseStatus.MessageTooBig;
+                            Shut(SocketIoCloseReason.ProtocolError);
+                        }
 
-                if (!await HandlePacketAsync(message, binary, reading.Token))
+                        break;
+                    }
+
+                    var message = buffer.AsMemory(0, length);
+                    if (writer is null)
+                    {
+                        // Probing: only "2probe" and the upgrade itself are expected.
+                        if (type == WebSocketMessageType.Text && message.Span.SequenceEqual("2probe"u8))
+                        {
+                            await socket.SendAsync(ProbeAnswer, WebSocketMessageType.Text, true, requestAborted);
+                            lock (_gate)
+                            {
+                                _flushPoll = true;
+                                Signal();
+                            }
+
+                            continue;
+                        }
+
+                        if (type == WebSocketMessageType.Text && message.Span.SequenceEqual("5"u8))
+                        {
+                            lock (_gate)
+                            {
+                                if (_isClosed)
+                                {
+                                    break;
+                                }
+
+                                _webSocket = true;
+                                _upgrading = false;
+                                _flushPoll = false;
+                                Signal();
+                            }
+
+                            writer = WriteLoopAsync(socket, requestAborted);
+                            continue;
+                        }
+
+                        await CloseSocketAsync(socket, WebSocketCloseStatus.ProtocolError);
+                        break;
+                    }
+
+                    var binary = type == WebSocketMessageType.Binary;
+                    if (binary && EngineVersion == 3)
+                    {
+                        // v3 binary frames carry the packet type first.
+                        if (message.IsEmpty || message.Span[0] != 4)
+                        {
+                            Shut(SocketIoCloseReason.ProtocolError);
+                            break;
+                        }
+
+                        message = message[1..];
+                    }
+
+                    // What is kept of the packet (an event's argument, a binary event's header) is copied out of the buffer.
+                    if (!await HandlePacketAsync(message, binary, requestAborted))
+                    {
+                        break;
+                    }
+                }
+                finally
                 {
-                    break;
+                    if (buffer is not null)
+                    {
+                        ArrayPool<byte>.Shared.Return(buffer);
+                    }
                 }
             }
         }
-        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or IOException)
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or IOException or ObjectDisposedException)
         {
         }
         finally
@@ -823,8 +966,8 @@ public sealed class SocketIoConnection
             }
 
             // The server closed first: the client reads what was sent, then answers the close (for a while at most).
-            await DrainUntilClosedAsync(socket, buffer, reading.Token);
-            ArrayPool<byte>.Shared.Return(buffer);
+            await DrainUntilClosedAsync(socket, requestAborted);
+            grace.Dispose();
             if (socket.State is not WebSocketState.Closed)
             {
                 socket.Abort();
@@ -832,7 +975,7 @@ public sealed class SocketIoConnection
         }
     }
 
-    private static async Task DrainUntilClosedAsync(WebSocket socket, byte[] buffer, CancellationToken cancellationToken)
+    private static async Task DrainUntilClosedAsync(WebSocket socket, CancellationToken cancellationToken)
     {
         if (socket.State != WebSocketState.CloseSent)
         {
@@ -841,6 +984,7 @@ public sealed class SocketIoConnection
 
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         bound.CancelAfter(CloseGrace);
+        var buffer = ArrayPool<byte>.Shared.Rent(FirstChunkBytes);
         try
         {
             while (socket.State == WebSocketState.CloseSent)
@@ -851,46 +995,74 @@ public sealed class SocketIoConnection
                 }
             }
         }
-        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
         {
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
-    /// <summary>Reads one whole message into the buffer, which it may replace with a larger one; length -1 when it is over <c>maxPayload</c>.</summary>
-    private async Task<(byte[] Buffer, int Length, WebSocketMessageType Type)> ReceiveMessageAsync(WebSocket socket, byte[] buffer, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits for the next message with no buffer, then reads it whole into a rented one, which the caller returns (null
+    /// for a close that came between messages); length -1 when it is over <c>maxPayload</c>.
+    /// </summary>
+    private async Task<(byte[]? Buffer, int Length, WebSocketMessageType Type)> ReceiveMessageAsync(WebSocket socket, CancellationToken cancellationToken)
     {
-        var length = 0;
-        while (true)
+        var first = await socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
+        if (first.MessageType == WebSocketMessageType.Close)
         {
-            if (length == buffer.Length)
+            return (null, 0, WebSocketMessageType.Close);
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(FirstChunkBytes, _server.MaxPayload + 1));
+        if (first.EndOfMessage)
+        {
+            // An empty message, whole in the frame the empty read took.
+            return (buffer, 0, first.MessageType);
+        }
+
+        var length = 0;
+        try
+        {
+            while (true)
             {
-                if (buffer.Length > _server.MaxPayload)
+                if (length == buffer.Length)
                 {
-                    return (buffer, -1, WebSocketMessageType.Text);
+                    if (buffer.Length > _server.MaxPayload)
+                    {
+                        return (buffer, -1, WebSocketMessageType.Text);
+                    }
+
+                    var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, _server.MaxPayload + 1));
+                    buffer.AsSpan(0, length).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
                 }
 
-                var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, _server.MaxPayload + 1));
-                buffer.AsSpan(0, length).CopyTo(larger);
-                ArrayPool<byte>.Shared.Return(buffer);
-                buffer = larger;
-            }
+                var result = await socket.ReceiveAsync(buffer.AsMemory(length), cancellationToken);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    return (buffer, 0, WebSocketMessageType.Close);
+                }
 
-            var result = await socket.ReceiveAsync(buffer.AsMemory(length), cancellationToken);
-            if (result.MessageType == WebSocketMessageType.Close)
-            {
-                return (buffer, 0, WebSocketMessageType.Close);
-            }
+                length += result.Count;
+                if (length > _server.MaxPayload)
+                {
+                    return (buffer, -1, result.MessageType);
+                }
 
-            length += result.Count;
-            if (length > _server.MaxPayload)
-            {
-                return (buffer, -1, result.MessageType);
+                if (result.EndOfMessage)
+                {
+                    return (buffer, length, result.MessageType);
+                }
             }
-
-            if (result.EndOfMessage)
-            {
-                return (buffer, length, result.MessageType);
-            }
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
         }
     }
 
@@ -924,7 +1096,9 @@ public sealed class SocketIoConnection
                     continue;
                 }
 
-                await changed.WaitAsync(requestAborted);
+                // No cancellation here: a socket that ends, aborted requests included, ends its read loop, which
+                // closes the connection, and that wakes this wait.
+                await changed;
             }
 
             await CloseSocketAsync(socket, _closeStatus);
@@ -982,14 +1156,25 @@ public sealed class SocketIoConnection
                     if (!_isClosed)
                     {
                         EnqueueLocked(packet.Length == 1 ? PongPacket : [(byte)'3', .. packet.Span[1..]]);
+                        var now = _server.Now;
+                        _deadlineDue = now + _server.Options.PingInterval + _server.Options.PingTimeout;
+                        SetTimerLocked(now, earlierOnly: true);
                     }
                 }
 
-                _deadlineTimer?.Change(_server.Options.PingInterval + _server.Options.PingTimeout, Timeout.InfiniteTimeSpan);
                 return true;
             case (byte)'3' when EngineVersion == 4:
-                _deadlineTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-                _pingTimer?.Change(_server.Options.PingInterval, Timeout.InfiniteTimeSpan);
+                lock (_gate)
+                {
+                    if (!_isClosed)
+                    {
+                        var now = _server.Now;
+                        _deadlineDue = TimeSpan.MaxValue;
+                        _pingDue = now + _server.Options.PingInterval;
+                        SetTimerLocked(now, earlierOnly: true);
+                    }
+                }
+
                 return true;
             case (byte)'4':
                 return await OnMessageAsync(packet[1..], cancellationToken);
@@ -1034,7 +1219,12 @@ public sealed class SocketIoConnection
                 if (EngineVersion == 4 && !_connected)
                 {
                     _connected = true;
-                    _connectTimer?.Dispose();
+                    lock (_gate)
+                    {
+                        // Later: the timer, if set for it, fires with nothing due and is set again.
+                        _connectDue = TimeSpan.MaxValue;
+                    }
+
                     Enqueue(SocketIoPackets.Utf8($"40{{\"sid\":\"{SocketIoServer.NewId()}\"}}"));
                     _server.StartHandler(this);
                 }
@@ -1097,14 +1287,32 @@ public sealed class SocketIoConnection
         var named = packet.Type is SocketIoPacket.Event or SocketIoPacket.BinaryEvent;
         packet.TryReadArguments(named, out var name, out var first, out var count);
         var item = new SocketIoEvent(name, first.ToArray(), count, named ? packet.Id : null, binary);
-        try
+        while (true)
         {
-            await _events.Writer.WriteAsync(item, cancellationToken);
-            return true;
-        }
-        catch (ChannelClosedException)
-        {
-            return false;
+            Task room;
+            lock (_gate)
+            {
+                if (_isClosed)
+                {
+                    return false;
+                }
+
+                if (TryHandToReaderLocked(item))
+                {
+                    return true;
+                }
+
+                _events ??= new Queue<SocketIoEvent>();
+                if (_events.Count < EventQueueCapacity)
+                {
+                    _events.Enqueue(item);
+                    return true;
+                }
+
+                room = (_eventTaken ??= NewSignal()).Task;
+            }
+
+            await room.WaitAsync(cancellationToken);
         }
     }
 
@@ -1115,6 +1323,35 @@ public sealed class SocketIoConnection
             if (!_isClosed)
             {
                 EnqueueLocked(packet);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Aborts a socket <see cref="CloseGrace"/> after <see cref="Start"/>, unless disposed of first: it is made at
+    /// the close only, so that an open connection holds no timer for it.
+    /// </summary>
+    private sealed class CloseGraceTimer(WebSocket socket) : IDisposable
+    {
+        private static readonly ITimer Disposed = TimeProvider.System.CreateTimer(static _ => { }, null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        private ITimer? _timer;
+
+        public void Start()
+        {
+            var timer = TimeProvider.System.CreateTimer(static s => ((WebSocket)s!).Abort(), socket, CloseGrace, Timeout.InfiniteTimeSpan);
+            if (Interlocked.CompareExchange(ref _timer, timer, null) is not null)
+            {
+                // Disposed of already (or started twice).
+                timer.Dispose();
+            }
+        }
+
+        public void Dispose()
+        {
+            var timer = Interlocked.Exchange(ref _timer, Disposed);
+            if (!ReferenceEquals(timer, Disposed))
+            {
+                timer?.Dispose();
             }
         }
     }

@@ -33,6 +33,6 @@ public static class SocketIoHostingExtensions
         // The server is resolved at the first request, so that building the application reads no Protocol setting:
         // a wrong one is reported by its own validation at start.
         return app.Map(path, static context => context.RequestServices.GetRequiredService<SocketIoServer>().HandleAsync(context))
-            .RequireEdgeAdmission(static context => context.Request.Query.ContainsKey("sid") || HttpMethods.IsOptions(context.Request.Method));
+            .RequireEdgeAdmission(static context => SocketIoServer.HasQueryValue(context.Request, "sid") || HttpMethods.IsOptions(context.Request.Method));
     }
 }

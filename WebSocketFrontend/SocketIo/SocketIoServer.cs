@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
 using WebSocketFrontend.Edge;
 using WebSocketFrontend.Protocol;
@@ -26,11 +27,13 @@ public sealed partial class SocketIoServer : IHostedService
     private readonly IServiceProvider _services;
     private readonly OriginPolicy _cors;
     private readonly ILogger<SocketIoServer> _logger;
+    private readonly long _started;
 
     public SocketIoServer(IOptions<SocketIoOptions> options, IOptions<ProtocolOptions> protocol, TimeProvider time, IServiceProvider services, ILogger<SocketIoServer> logger)
     {
         Options = options.Value;
         Time = time;
+        _started = time.GetTimestamp();
         _services = services;
         _logger = logger;
         _cors = new OriginPolicy(Options.CorsOrigins);
@@ -41,6 +44,9 @@ public sealed partial class SocketIoServer : IHostedService
     internal SocketIoOptions Options { get; }
 
     internal TimeProvider Time { get; }
+
+    /// <summary>The time since the server started, by <see cref="Time"/>: what heartbeat deadlines are kept in.</summary>
+    internal TimeSpan Now => Time.GetElapsedTime(_started);
 
     /// <summary>The largest packet or polling body a client may send: <c>Protocol:MaxMessageBytes</c>.</summary>
     internal int MaxPayload { get; }
@@ -62,15 +68,14 @@ public sealed partial class SocketIoServer : IHostedService
             return;
         }
 
-        var query = request.Query;
-        var transport = query["transport"].ToString();
+        var transport = QueryValue(request, "transport");
         if (transport is not ("polling" or "websocket"))
         {
             await WriteErrorAsync(context, SocketIoError.TransportUnknown);
             return;
         }
 
-        var version = query["EIO"].ToString() switch
+        var version = QueryValue(request, "EIO") switch
         {
             "4" => 4,
             "3" when Options.AllowEio3 => 3,
@@ -82,7 +87,7 @@ public sealed partial class SocketIoServer : IHostedService
             return;
         }
 
-        var sid = query["sid"].ToString();
+        var sid = QueryValue(request, "sid");
         var webSocket = transport == "websocket";
         if (webSocket && !context.WebSockets.IsWebSocketRequest)
         {
@@ -146,6 +151,40 @@ public sealed partial class SocketIoServer : IHostedService
         }
     }
 
+    /// <summary>
+    /// A query parameter as <c>request.Query[name].ToString()</c> reads it (name matched ignoring case, values joined by
+    /// commas, empty when absent), taken from the query string: the parsed query would stay with the request, which
+    /// lives as long as a WebSocket connection does.
+    /// </summary>
+    internal static string QueryValue(HttpRequest request, string name)
+    {
+        string? value = null;
+        foreach (var pair in new QueryStringEnumerable(request.QueryString.Value))
+        {
+            if (pair.DecodeName().Span.Equals(name, StringComparison.OrdinalIgnoreCase))
+            {
+                var decoded = pair.DecodeValue().ToString();
+                value = value is null ? decoded : string.Concat(value, ",", decoded);
+            }
+        }
+
+        return value ?? string.Empty;
+    }
+
+    /// <summary>Whether the query string names a parameter, ignoring case, as <c>request.Query.ContainsKey(name)</c> does.</summary>
+    internal static bool HasQueryValue(HttpRequest request, string name)
+    {
+        foreach (var pair in new QueryStringEnumerable(request.QueryString.Value))
+        {
+            if (pair.DecodeName().Span.Equals(name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Whether the request may be answered across origins; grants it with the CORS headers when it may.</summary>
     private bool ApplyCors(HttpContext context)
     {
@@ -192,24 +231,28 @@ public sealed partial class SocketIoServer : IHostedService
             return;
         }
 
-        _ = Task.Run(async () =>
+        _ = RunHandlerAsync(handler, connection);
+    }
+
+    private async Task RunHandlerAsync(ISocketIoConnectionHandler handler, SocketIoConnection connection)
+    {
+        // Off the caller's thread, which is the connection's reader, as Task.Run would, without its closure.
+        await Task.Yield();
+        try
         {
-            try
-            {
-                await handler.RunAsync(connection, connection.Closing);
-            }
-            catch (OperationCanceledException) when (connection.Closing.IsCancellationRequested)
-            {
-            }
-            catch (Exception ex)
-            {
-                LogHandlerFailed(_logger, ex, connection.Id);
-            }
-            finally
-            {
-                connection.Shut(SocketIoCloseReason.ServerDisconnect);
-            }
-        });
+            await handler.RunAsync(connection, connection.Closing);
+        }
+        catch (OperationCanceledException) when (connection.Closing.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            LogHandlerFailed(_logger, ex, connection.Id);
+        }
+        finally
+        {
+            connection.Shut(SocketIoCloseReason.ServerDisconnect);
+        }
     }
 
     internal void Remove(SocketIoConnection connection, SocketIoCloseReason reason)

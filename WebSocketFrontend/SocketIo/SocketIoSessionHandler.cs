@@ -10,6 +10,12 @@ public sealed class SocketIoSessionHandler(SessionRegistry registry, SessionServ
     private readonly ReplyWriter _replies = new(new SocketIoFrameFormat(options.Value.ReplyEvent));
     private readonly long _highWaterBytes = options.Value.MaxMessageBytes;
 
+    /// <remarks>
+    /// The session is not given <paramref name="cancellationToken"/>: it learns of every close from its transport, as a
+    /// <c>/ws</c> session learns of its peer's close from the socket (the connection's events end, its sends fail, its
+    /// close is done), and ends in order. Aborting it on each close instead, as the token would, made every await of
+    /// the session throw at each ordinary close: two to three exceptions per connection, a cost of every connect-login.
+    /// </remarks>
     public Task RunAsync(SocketIoConnection connection, CancellationToken cancellationToken) =>
-        registry.ServeAsync(new ClientSession(new SocketIoTransport(connection, _replies, _highWaterBytes, services.Metrics), services), cancellationToken);
+        registry.ServeAsync(new ClientSession(new SocketIoTransport(connection, _replies, _highWaterBytes, services.Metrics), services), CancellationToken.None);
 }
