@@ -329,6 +329,38 @@ public sealed class SqliteBatchWriteTests(BatchWriteFixture fixture) : IClassFix
         Assert.All(Enumerable.Range(0, Writes), i => Assert.NotNull(fixture.Row("probe", 0, 0, $"{prefix}-{i}")));
     }
 
+    [Theory]
+    [InlineData(300, 16, new[] { 1, 256, 44 })]
+    [InlineData(5, 1_500_000, new[] { 1, 2, 2, 1 })]
+    public async Task ABatchHoldsAtMost256WritesOr4MiBOfPayload(int writes, int payloadChars, int[] expectedBatches)
+    {
+        var release = new ManualResetEventSlim();
+        var batchSizes = new ConcurrentQueue<int>();
+        await using var writer = fixture.Writer(() => { });
+        var prefix = $"m-{Guid.NewGuid():N}";
+        writer.BeforeCommit = size =>
+        {
+            batchSizes.Enqueue(size);
+            if (batchSizes.Count == 1)
+            {
+                Assert.True(release.Wait(Bound), "the writes did not all queue");
+            }
+        };
+
+        var first = writer.WriteStateAsync("probe", GrainId.Create("probe", $"{prefix}-first"), new GrainState<Probe>(new Probe()));
+        Assert.True(SpinWait.SpinUntil(() => !batchSizes.IsEmpty, Bound), "the first batch did not begin");
+        var text = new string('p', payloadChars);
+        var pending = Enumerable.Range(0, writes)
+            .Select(i => writer.WriteStateAsync("probe", GrainId.Create("probe", $"{prefix}-{i}"), new GrainState<Probe>(new Probe { Text = text, Count = i })))
+            .ToArray();
+        Assert.True(SpinWait.SpinUntil(() => writer.Queued == writes, Bound), "the writes did not queue");
+        release.Set();
+
+        await Task.WhenAll([first, .. pending]).WaitAsync(Bound, Cancel);
+        Assert.Equal(expectedBatches, batchSizes.ToArray());
+        Assert.All(Enumerable.Range(0, writes), i => Assert.Equal(1, fixture.Row("probe", 0, 0, $"{prefix}-{i}")!.Value.Version));
+    }
+
     [Fact]
     public async Task AFailedFlushFailsTheWritesWaitingForItAndTheNextFlushIsTried()
     {
