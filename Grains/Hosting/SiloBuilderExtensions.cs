@@ -6,8 +6,11 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Configuration.Overrides;
+using Orleans.Serialization.Serializers;
 using Orleans.Storage;
 
 namespace Grains.Hosting;
@@ -127,13 +130,28 @@ public static class SiloBuilderExtensions
             o.DeleteStateOnClear = true;
         });
 
-        // Grains name Names.Storage; behind it is the ADO.NET provider, with SQLite's writes queued in-process,
+        // Grains name Names.Storage; behind it is the ADO.NET provider, with SQLite's writes batched in-process,
         // faults injected when a test registered StorageFaults or Storage:Faults enables them (Development only),
         // and provider exceptions mapped to our serializable one.
+        if (database.Provider == StorageProvider.Sqlite)
+        {
+            // A singleton of its own, so that the container stops its queue and closes its connection.
+            silo.Services.AddSingleton(services => new SqliteBatchWriteGrainStorage(
+                services.GetRequiredKeyedService<IGrainStorage>(AdoNetStorage),
+                database.ConnectionString,
+                database.SqliteFile!,
+                services.GetProviderClusterOptions(AdoNetStorage).Value.ServiceId,
+                AdoNetStorage,
+                services.GetRequiredService<IOptionsMonitor<AdoNetGrainStorageOptions>>().Get(AdoNetStorage).GrainStorageSerializer,
+                services.GetRequiredService<IActivatorProvider>(),
+                services.GetRequiredService<ILogger<SqliteBatchWriteGrainStorage>>()));
+        }
+
         silo.Services.AddKeyedSingleton<IGrainStorage>(Names.Storage, (services, _) =>
         {
-            var adoNet = services.GetRequiredKeyedService<IGrainStorage>(AdoNetStorage);
-            IGrainStorage storage = database.Provider == StorageProvider.Sqlite ? new SerializedWriteGrainStorage(adoNet, database.SqliteFile!) : adoNet;
+            IGrainStorage storage = database.Provider == StorageProvider.Sqlite
+                ? services.GetRequiredService<SqliteBatchWriteGrainStorage>()
+                : services.GetRequiredKeyedService<IGrainStorage>(AdoNetStorage);
             var faultOptions = services.GetRequiredService<IOptions<StorageFaultOptions>>().Value;
             var faults = services.GetService<StorageFaults>() ?? (faultOptions.Enabled ? new StorageFaults(faultOptions) : null);
             if (faults is not null)

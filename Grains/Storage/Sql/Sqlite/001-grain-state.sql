@@ -33,7 +33,9 @@ WHERE ServiceId = @ServiceId AND GrainType = @GrainTypeString
 
 -- Writes, clears and deletes commit without waiting for the disk (synchronous = NORMAL, set on the
 -- connection that runs them): the silo acknowledges them only after it has flushed the log itself,
--- once for every commit made meanwhile (Grains/Storage/SerializedWriteGrainStorage.cs).
+-- once for every commit made meanwhile. The silo's own write queue runs the same statements, several
+-- writes per transaction (Grains/Storage/SqliteBatchWriteGrainStorage.cs); the texts below remain the
+-- provider's contract for these rows and versions, which the queue keeps.
 
 -- Write: a first write (no version) inserts version 1 unless a row exists; later writes update
 -- only the version they read. Exactly one row with the new version means success; no row is a

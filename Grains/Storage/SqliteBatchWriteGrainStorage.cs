@@ -1,0 +1,517 @@
+using System.Globalization;
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Orleans.Serialization.Serializers;
+using Orleans.Storage;
+
+namespace Grains.Storage;
+
+/// <summary>
+/// SQLite grain storage for this process: reads go to the ADO.NET provider, writes and clears go
+/// through one queue that commits several of them in one transaction, and each is acknowledged only
+/// once on disk.
+/// <list type="bullet">
+/// <item>One writer: SQLite has a single writer, and Microsoft.Data.Sqlite waits for a busy database
+/// by sleeping the calling thread and retrying, so concurrent grain writes would park scheduler
+/// threads for whole retry periods. Queued here they wait asynchronously instead.</item>
+/// <item>Batches: one long-lived connection takes every write queued so far (up to
+/// <see cref="MaxBatchWrites"/> writes or <see cref="MaxBatchBytes"/> of payload) into one
+/// <c>BEGIN IMMEDIATE</c> transaction of prepared statements, and commits once. A commit, not the
+/// statements, is what a write through the provider mostly paid for, with the pooled connection, the
+/// parsing of the stored query and the result reader around it.</item>
+/// <item>Per-write outcome: each statement checks its own version, as the provider's stored queries
+/// do (<c>Sql/Sqlite/001-grain-state.sql</c>): a write whose ETag is stale changes nothing and fails
+/// alone with <see cref="InconsistentStateException"/>; the others in its batch go on. A batch that
+/// fails as a whole (a disk error, the lock held by another process past the command timeout) fails
+/// every write in it with the database's exception, rolls back, and the next batch starts on a new
+/// connection.</item>
+/// <item>Group commit: the transaction commits without syncing (<c>synchronous = NORMAL</c> in WAL
+/// mode), and a write's task completes only after an fsync of the write-ahead log that began after
+/// its batch committed. While one fsync runs, the next batch is written and committed, and the
+/// batches committed meanwhile share the next fsync, so what was acknowledged survives a crash of
+/// the machine as before.</item>
+/// </list>
+/// The rows are the provider's: same table, keys, payload serializer, versions and ETags
+/// (the version as a decimal string), and a clear deletes the row as the provider does with
+/// <c>DeleteStateOnClear</c>, so the provider reads what this writes and the reverse. Reads pass
+/// straight through: in WAL mode they never wait for the writer.
+/// </summary>
+internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsyncDisposable, IDisposable
+{
+    /// <summary>At most this many writes go into one transaction: it bounds how long the write lock is held.</summary>
+    internal const int MaxBatchWrites = 256;
+
+    /// <summary>
+    /// At most this many payload bytes go into one transaction (a single larger write still goes, alone):
+    /// queue segments can be hundreds of KiB each, and a batch of them should not hold the lock for long.
+    /// </summary>
+    internal const int MaxBatchBytes = 4 * 1024 * 1024;
+
+    // The provider's stored queries (001-grain-state.sql), each split into the statement that applies:
+    // a first write inserts version 1 unless a row exists, a later write updates only the version it
+    // read, a clear deletes only that version. A returned row is success, none a version conflict.
+    private const string KeyMatches =
+        "ServiceId = @ServiceId AND GrainType = @GrainTypeString AND GrainIdN0 = @GrainIdN0 AND GrainIdN1 = @GrainIdN1 AND GrainIdExtension = @GrainIdExtensionString";
+
+    private const string Now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+    private const string InsertText =
+        "INSERT INTO GrainState (ServiceId, GrainType, GrainIdN0, GrainIdN1, GrainIdExtension, Payload, Version, ModifiedOn) " +
+        "VALUES (@ServiceId, @GrainTypeString, @GrainIdN0, @GrainIdN1, @GrainIdExtensionString, @PayloadBinary, 1, " + Now + ") " +
+        "ON CONFLICT DO NOTHING RETURNING Version;";
+
+    private const string UpdateText =
+        "UPDATE GrainState SET Payload = @PayloadBinary, Version = Version + 1, ModifiedOn = " + Now + " " +
+        "WHERE Version = @GrainStateVersion AND " + KeyMatches + " RETURNING Version;";
+
+    private const string DeleteText =
+        "DELETE FROM GrainState WHERE Version = @GrainStateVersion AND " + KeyMatches + " RETURNING Version + 1;";
+
+    private readonly IGrainStorage _reader;
+    private readonly string _connectionString;
+    private readonly string _serviceId;
+    private readonly string _providerName;
+    private readonly IGrainStorageSerializer _serializer;
+    private readonly IActivatorProvider _activators;
+    private readonly Action _flushLog;
+    private readonly ILogger _logger;
+    private readonly Channel<PendingWrite> _queue = Channel.CreateUnbounded<PendingWrite>();
+    private readonly Task _loop;
+    private readonly Lock _gate = new();
+
+    /// <summary>The open connection and its prepared statements; null until the first batch and after a failed one.</summary>
+    private Statements? _statements;
+
+    /// <summary>Batches committed so far; each batch's number is the count once it committed.</summary>
+    private long _committed;
+
+    /// <summary>Batches covered by a completed fsync.</summary>
+    private long _synced;
+
+    /// <summary>The fsync under way, if any.</summary>
+    private Task? _syncing;
+
+    /// <summary>
+    /// Writes to the SQLite database of <paramref name="connectionString"/> (its file
+    /// <paramref name="databaseFile"/>), reading through <paramref name="reader"/>, the ADO.NET
+    /// provider named <paramref name="providerName"/> whose rows these are.
+    /// </summary>
+    public SqliteBatchWriteGrainStorage(
+        IGrainStorage reader,
+        string connectionString,
+        string databaseFile,
+        string serviceId,
+        string providerName,
+        IGrainStorageSerializer serializer,
+        IActivatorProvider activators,
+        ILogger<SqliteBatchWriteGrainStorage> logger)
+        : this(reader, connectionString, serviceId, providerName, serializer, activators, logger, () => FlushLog(databaseFile + "-wal"))
+    {
+    }
+
+    /// <summary>With the flush of the log given: tests count and order them.</summary>
+    internal SqliteBatchWriteGrainStorage(
+        IGrainStorage reader,
+        string connectionString,
+        string serviceId,
+        string providerName,
+        IGrainStorageSerializer serializer,
+        IActivatorProvider activators,
+        ILogger logger,
+        Action flushLog)
+    {
+        _reader = reader;
+        _connectionString = connectionString;
+        _serviceId = serviceId;
+        _providerName = providerName;
+        _serializer = serializer;
+        _activators = activators;
+        _logger = logger;
+        _flushLog = flushLog;
+        _loop = Task.Run(RunAsync);
+    }
+
+    /// <summary>Called with each batch's size just before it commits, on the writer's thread: tests count batches, or hold one.</summary>
+    internal Action<int>? BeforeCommit { get; set; }
+
+    /// <summary>Batches committed so far (tests compare it with the writes made).</summary>
+    internal long Batches => Interlocked.Read(ref _committed);
+
+    /// <summary>Writes waiting for a batch (tests wait until all are queued).</summary>
+    internal int Queued => _queue.Reader.Count;
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        _reader.ReadStateAsync(stateName, grainId, grainState);
+
+    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var version = Version(grainState.ETag);
+        var payload = _serializer.Serialize(grainState.State).ToArray();
+        var write = new PendingWrite(version is null ? Operation.Insert : Operation.Update, Key(stateName, grainId), version, payload);
+        var stored = await EnqueueAsync(write);
+        if (stored is not { } newVersion)
+        {
+            throw Conflict("WriteState", stateName, grainId, grainState.ETag);
+        }
+
+        grainState.ETag = newVersion.ToString(CultureInfo.InvariantCulture);
+        grainState.RecordExists = true;
+    }
+
+    public async Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        // As the provider does: a state never read or written learns its version first, and nothing stored means nothing to clear.
+        if (!grainState.RecordExists && string.IsNullOrWhiteSpace(grainState.ETag))
+        {
+            await _reader.ReadStateAsync(stateName, grainId, grainState);
+            if (!grainState.RecordExists)
+            {
+                return;
+            }
+        }
+
+        var write = new PendingWrite(Operation.Delete, Key(stateName, grainId), Version(grainState.ETag), null);
+        if (await EnqueueAsync(write) is null)
+        {
+            throw Conflict("ClearState", stateName, grainId, grainState.ETag);
+        }
+
+        grainState.ETag = null;
+        grainState.RecordExists = false;
+        grainState.State = _activators.GetActivator<T>().Create();
+    }
+
+    /// <summary>Stops taking writes, lets the queued ones finish, and closes the connection.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _loop;
+    }
+
+    /// <summary>As <see cref="DisposeAsync"/>, for a container disposed synchronously.</summary>
+    public void Dispose()
+    {
+        _queue.Writer.TryComplete();
+        _loop.GetAwaiter().GetResult();
+    }
+
+    private Task<long?> EnqueueAsync(PendingWrite write)
+    {
+        if (!_queue.Writer.TryWrite(write))
+        {
+            throw new ObjectDisposedException(nameof(SqliteBatchWriteGrainStorage), "The SQLite write queue has stopped.");
+        }
+
+        return write.Done.Task;
+    }
+
+    /// <summary>The grain key as the provider stores it: integer and GUID keys in N0/N1 with their extension, any other key as the extension.</summary>
+    private GrainKey Key(string stateName, GrainId grainId)
+    {
+        // The provider keeps only the base name of a generic type name; no state of this product has one.
+        if (stateName.Contains('`', StringComparison.Ordinal))
+        {
+            throw new NotSupportedException($"State name '{stateName}' names a generic type, which the SQLite write queue does not store.");
+        }
+
+        if (grainId.TryGetGuidKey(out var guid, out var extension))
+        {
+            Span<byte> bytes = stackalloc byte[16];
+            guid.TryWriteBytes(bytes);
+            return new GrainKey(_serviceId, stateName, BitConverter.ToInt64(bytes[..8]), BitConverter.ToInt64(bytes[8..]), extension ?? string.Empty);
+        }
+
+        if (grainId.TryGetIntegerKey(out var integer, out extension))
+        {
+            return new GrainKey(_serviceId, stateName, 0, integer, extension ?? string.Empty);
+        }
+
+        return new GrainKey(_serviceId, stateName, 0, 0, grainId.Key.ToString()!);
+    }
+
+    /// <summary>The provider's version parameter: the ETag as an integer, none for a state never stored.</summary>
+    private static int? Version(string? etag) =>
+        string.IsNullOrWhiteSpace(etag) ? null : int.Parse(etag, CultureInfo.InvariantCulture);
+
+    private InconsistentStateException Conflict(string operation, string stateName, GrainId grainId, string? etag) =>
+        new($"Version conflict ({operation}): ServiceId={_serviceId} ProviderName={_providerName} GrainType={stateName} GrainId={grainId} ETag={etag}.");
+
+    private async Task RunAsync()
+    {
+        var batch = new List<PendingWrite>(MaxBatchWrites);
+        while (await _queue.Reader.WaitToReadAsync())
+        {
+            var bytes = 0L;
+            while (batch.Count < MaxBatchWrites && _queue.Reader.TryPeek(out var next)
+                && (batch.Count == 0 || bytes + next.Bytes <= MaxBatchBytes) && _queue.Reader.TryRead(out next))
+            {
+                batch.Add(next);
+                bytes += next.Bytes;
+            }
+
+            try
+            {
+                var number = Commit(batch);
+                _ = CompleteWhenDurableAsync([.. batch], number);
+            }
+            catch (Exception ex)
+            {
+                LogBatchFailed(_logger, ex, batch.Count);
+                foreach (var write in batch)
+                {
+                    write.Done.TrySetException(ex);
+                }
+            }
+
+            batch.Clear();
+        }
+
+        _statements?.Dispose();
+        _statements = null;
+    }
+
+    /// <summary>Runs the batch in one transaction and commits it; returns the batch's number.</summary>
+    private long Commit(List<PendingWrite> batch)
+    {
+        try
+        {
+            _statements ??= Statements.Open(_connectionString);
+            using var transaction = _statements.Connection.BeginTransaction(deferred: false);
+            foreach (var write in batch)
+            {
+                write.Stored = _statements.Run(write, transaction);
+            }
+
+            BeforeCommit?.Invoke(batch.Count);
+            transaction.Commit();
+        }
+        catch
+        {
+            // Closing the connection rolls back whatever the failure left open; the next batch opens a new one.
+            _statements?.Dispose();
+            _statements = null;
+            throw;
+        }
+
+        return Interlocked.Increment(ref _committed);
+    }
+
+    private async Task CompleteWhenDurableAsync(PendingWrite[] batch, long number)
+    {
+        try
+        {
+            await DurableAsync(number);
+        }
+        catch (Exception ex)
+        {
+            foreach (var write in batch)
+            {
+                write.Done.TrySetException(ex);
+            }
+
+            return;
+        }
+
+        foreach (var write in batch)
+        {
+            write.Done.TrySetResult(write.Stored);
+        }
+    }
+
+    /// <summary>Returns once an fsync that began after batch <paramref name="number"/> committed has completed.</summary>
+    private async Task DurableAsync(long number)
+    {
+        while (true)
+        {
+            Task syncing;
+            lock (_gate)
+            {
+                if (_synced >= number)
+                {
+                    return;
+                }
+
+                if (_syncing is null)
+                {
+                    // Covers every batch committed so far, this one among them.
+                    var upTo = Interlocked.Read(ref _committed);
+                    _syncing = Task.Run(() => Sync(upTo));
+                }
+
+                syncing = _syncing;
+            }
+
+            await syncing;
+        }
+    }
+
+    private void Sync(long upTo)
+    {
+        try
+        {
+            _flushLog();
+            lock (_gate)
+            {
+                _synced = Math.Max(_synced, upTo);
+            }
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _syncing = null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// fsync of the write-ahead log, through a handle of our own (on Linux an fsync flushes the file,
+    /// whichever descriptor wrote it). SQLite keeps no lock on the log file itself, so closing this
+    /// handle takes none of its locks away. No log means its content was checkpointed into the
+    /// database, which SQLite syncs when it does that.
+    /// </summary>
+    private static void FlushLog(string log)
+    {
+        try
+        {
+            using var handle = File.OpenHandle(log, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+            RandomAccess.FlushToDisk(handle);
+        }
+        catch (FileNotFoundException)
+        {
+            // Checkpointed and removed: already on disk.
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A batch of {Count} SQLite grain-state writes failed; each of them fails and the next batch starts on a new connection.")]
+    private static partial void LogBatchFailed(ILogger logger, Exception exception, int count);
+
+    private enum Operation
+    {
+        Insert,
+        Update,
+        Delete,
+    }
+
+    /// <summary>A row's key columns, as the provider's parameters name them.</summary>
+    private readonly record struct GrainKey(string ServiceId, string GrainType, long N0, long N1, string Extension);
+
+    /// <summary>One queued write, and what became of it.</summary>
+    private sealed class PendingWrite(Operation operation, GrainKey key, int? version, byte[]? payload)
+    {
+        public Operation Operation { get; } = operation;
+
+        public GrainKey Key { get; } = key;
+
+        public int? Version { get; } = version;
+
+        public byte[]? Payload { get; } = payload;
+
+        public int Bytes => Payload?.Length ?? 0;
+
+        /// <summary>The row's version after the statement (for a delete, the deleted version plus one); null for a version conflict.</summary>
+        public long? Stored { get; set; }
+
+        public TaskCompletionSource<long?> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>The long-lived connection and its three statements, prepared once and run with new values for each write.</summary>
+    private sealed class Statements : IDisposable
+    {
+        private readonly SqliteCommand _insert;
+        private readonly SqliteCommand _update;
+        private readonly SqliteCommand _delete;
+
+        private Statements(SqliteConnection connection)
+        {
+            Connection = connection;
+            _insert = Create(InsertText, withPayload: true, withVersion: false);
+            _update = Create(UpdateText, withPayload: true, withVersion: true);
+            _delete = Create(DeleteText, withPayload: false, withVersion: true);
+        }
+
+        public SqliteConnection Connection { get; }
+
+        public static Statements Open(string connectionString)
+        {
+            var connection = new SqliteConnection(connectionString);
+            try
+            {
+                connection.Open();
+                using (var pragma = connection.CreateCommand())
+                {
+                    // Commits do not sync; the queue flushes the log once for all the batches committed meanwhile.
+                    pragma.CommandText = "PRAGMA synchronous = NORMAL;";
+                    pragma.ExecuteNonQuery();
+                }
+
+                return new Statements(connection);
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Runs one write's statement; its returned version, or null when the version did not match.</summary>
+        public long? Run(PendingWrite write, SqliteTransaction transaction)
+        {
+            var command = write.Operation switch
+            {
+                Operation.Insert => _insert,
+                Operation.Update => _update,
+                _ => _delete,
+            };
+            command.Transaction = transaction;
+            var parameters = command.Parameters;
+            parameters["@ServiceId"].Value = write.Key.ServiceId;
+            parameters["@GrainTypeString"].Value = write.Key.GrainType;
+            parameters["@GrainIdN0"].Value = write.Key.N0;
+            parameters["@GrainIdN1"].Value = write.Key.N1;
+            parameters["@GrainIdExtensionString"].Value = write.Key.Extension;
+            if (write.Operation != Operation.Delete)
+            {
+                parameters["@PayloadBinary"].Value = write.Payload;
+            }
+
+            if (write.Operation != Operation.Insert)
+            {
+                parameters["@GrainStateVersion"].Value = write.Version is { } version ? version : DBNull.Value;
+            }
+
+            return command.ExecuteScalar() is long stored ? stored : null;
+        }
+
+        public void Dispose()
+        {
+            _insert.Dispose();
+            _update.Dispose();
+            _delete.Dispose();
+            Connection.Dispose();
+        }
+
+        private SqliteCommand Create(string text, bool withPayload, bool withVersion)
+        {
+            var command = Connection.CreateCommand();
+            command.CommandText = text;
+            command.Parameters.Add("@ServiceId", SqliteType.Text);
+            command.Parameters.Add("@GrainTypeString", SqliteType.Text);
+            command.Parameters.Add("@GrainIdN0", SqliteType.Integer);
+            command.Parameters.Add("@GrainIdN1", SqliteType.Integer);
+            command.Parameters.Add("@GrainIdExtensionString", SqliteType.Text);
+            if (withPayload)
+            {
+                command.Parameters.Add("@PayloadBinary", SqliteType.Blob);
+            }
+
+            if (withVersion)
+            {
+                command.Parameters.Add("@GrainStateVersion", SqliteType.Integer);
+            }
+
+            return command;
+        }
+    }
+}
