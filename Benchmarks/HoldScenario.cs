@@ -70,6 +70,8 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
         var held = new PipelinedConnection?[options.Sessions];
         var latencies = new long[options.Sessions];
         var started = Stopwatch.GetTimestamp();
+        using var opening = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var keeper = KeepAliveWhileOpeningAsync(held, opening.Token);
         try
         {
             await Phases.ForEachAsync(options.Sessions, options.Concurrency, options.Duration, _errors, "open", async (i, phase) =>
@@ -107,6 +109,8 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
                 }
             }, cancellationToken);
             var opened = Stopwatch.GetTimestamp();
+            await opening.CancelAsync();
+            await keeper;
             await IdleAsync(held, cancellationToken);
 
             var after = await SettledResidentBytesAsync(process, cancellationToken);
@@ -120,6 +124,46 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
             await HeldSessions.CloseAsync(held, options, _errors, c => c.DisposeAsync().AsTask(), cancellationToken);
         }
     }
+
+    /// <summary>
+    /// While the sessions open, which can take longer than the server's keep-alive timeout at 19,000 of them
+    /// on a busy machine, pings every session already held each <see cref="_keepAliveEvery"/>, so that the
+    /// first ones opened are not closed as silent before the reading.
+    /// </summary>
+    private async Task KeepAliveWhileOpeningAsync(PipelinedConnection?[] held, CancellationToken opening)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(_keepAliveEvery, opening);
+                await PingAllAsync(held, opening);
+            }
+        }
+        catch (OperationCanceledException) when (opening.IsCancellationRequested)
+        {
+            // Every session is open.
+        }
+    }
+
+    /// <summary>One <c>ping</c> on every session held; one that fails counts as <c>keepalive:&lt;code&gt;</c>.</summary>
+    private Task PingAllAsync(PipelinedConnection?[] held, CancellationToken cancellationToken) =>
+        Phases.ForEachAsync(held.Length, options.Concurrency, options.Duration, _errors, "keepalive", async (i, phase) =>
+        {
+            if (held[i] is not { } connection)
+            {
+                return;
+            }
+
+            try
+            {
+                await PingAsync(connection, phase);
+            }
+            catch (Exception ex) when (ErrorCounts.CodeOf(ex, cancellationToken) is { } code)
+            {
+                _errors.Add($"keepalive:{code}");
+            }
+        }, cancellationToken);
 
     /// <summary>
     /// Leaves the sessions idle for <see cref="BenchmarkOptions.Idle"/>, but for a <c>ping</c> on each every
@@ -137,23 +181,8 @@ public sealed class HoldScenario(BenchmarkOptions options, ServerTarget target, 
         var end = Stopwatch.GetTimestamp() + (long)(options.Idle.TotalSeconds * Stopwatch.Frequency);
         for (var left = options.Idle; left > TimeSpan.Zero; left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), end))
         {
-            // First at once: the sessions opened first have been silent since their login.
-            await Phases.ForEachAsync(held.Length, options.Concurrency, options.Duration, _errors, "keepalive", async (i, phase) =>
-            {
-                if (held[i] is not { } connection)
-                {
-                    return;
-                }
-
-                try
-                {
-                    await PingAsync(connection, phase);
-                }
-                catch (Exception ex) when (ErrorCounts.CodeOf(ex, cancellationToken) is { } code)
-                {
-                    _errors.Add($"keepalive:{code}");
-                }
-            }, cancellationToken);
+            // First at once: the sessions opened last have been silent since their login.
+            await PingAllAsync(held, cancellationToken);
 
             var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), end);
             if (wait > TimeSpan.Zero)

@@ -79,7 +79,13 @@ internal sealed class MeasuredWindow
     /// <summary>Reads <paramref name="read"/> (a server's CPU seconds, say) when the measured window begins.</summary>
     public async Task<double> ReadAtWindowStartAsync(Func<double> read, CancellationToken cancellationToken)
     {
-        await Task.Delay(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), _warmupEnd), cancellationToken);
+        // Never a negative wait: with no warm-up the window has begun, and -1 ms would mean forever.
+        var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), _warmupEnd);
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, cancellationToken);
+        }
+
         return read();
     }
 
