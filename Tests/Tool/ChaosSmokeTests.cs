@@ -22,13 +22,7 @@ public sealed class ChaosSmokeTests
             "chaos", "--seconds", "12", "--clients", "20", "--senders", "1", "--stall-bound", "60",
             "--postgres", DatabaseServer.PostgreSql.AdminConnectionString!,
         ];
-        Assert.True(BenchmarkOptions.TryParse(arguments, out var options, out var problem), problem);
-
-        var results = new List<ScenarioResult>();
-        await foreach (var result in BenchmarkPlan.RunAsync(options, TestContext.Current.CancellationToken))
-        {
-            results.Add(result);
-        }
+        var results = await RunAsync(arguments);
 
         var chaos = Assert.Single(results);
         Assert.False(chaos.Failed, string.Join(", ", chaos.Errors.Select(e => $"{e.Key}={e.Value}")));
@@ -47,13 +41,7 @@ public sealed class ChaosSmokeTests
             "--warmup-responses", "0", "--concurrency", "10", "--seconds", "60",
             "--postgres", DatabaseServer.PostgreSql.AdminConnectionString!,
         ];
-        Assert.True(BenchmarkOptions.TryParse(arguments, out var options, out var problem), problem);
-
-        var results = new List<ScenarioResult>();
-        await foreach (var result in BenchmarkPlan.RunAsync(options, TestContext.Current.CancellationToken))
-        {
-            results.Add(result);
-        }
+        var results = await RunAsync(arguments);
 
         var delivery = Assert.Single(results);
         Assert.False(delivery.Failed, string.Join(", ", delivery.Errors.Select(e => $"{e.Key}={e.Value}")));
@@ -76,5 +64,17 @@ public sealed class ChaosSmokeTests
     {
         Assert.False(BenchmarkOptions.TryParse(["chaos", "--postgres", "Host=db.example.com;Username=u;Password=p"], out _, out var remote));
         Assert.Contains("this machine", remote);
+    }
+
+    private static async Task<List<ScenarioResult>> RunAsync(string[] arguments)
+    {
+        Assert.True(BenchmarkOptions.TryParse(arguments, out var options, out var problem), problem);
+        var results = new List<ScenarioResult>();
+        await foreach (var result in BenchmarkPlan.RunAsync(options, TestContext.Current.CancellationToken))
+        {
+            results.Add(result);
+        }
+
+        return results;
     }
 }
