@@ -1,5 +1,6 @@
 using Benchmarks;
 using Tests.Infrastructure;
+using static Tests.Tool.ToolRun;
 
 namespace Tests.Tool;
 
@@ -109,18 +110,6 @@ public sealed class BenchmarkSmokeTests
     {
         Assert.False(BenchmarkOptions.TryParse(["hold", "--url", "ws://127.0.0.1:5000/ws"], out _, out var problem));
         Assert.Contains("--server", problem);
-    }
-
-    private static async Task<List<ScenarioResult>> RunAsync(string[] arguments)
-    {
-        Assert.True(BenchmarkOptions.TryParse(arguments, out var options, out var problem), problem);
-        var results = new List<ScenarioResult>();
-        await foreach (var result in BenchmarkPlan.RunAsync(options, TestContext.Current.CancellationToken))
-        {
-            results.Add(result);
-        }
-
-        return results;
     }
 
     private static void AssertClean(List<ScenarioResult> results)

@@ -1,6 +1,7 @@
 using Benchmarks;
 using Tests.Cluster;
 using Tests.Infrastructure;
+using static Tests.Tool.ToolRun;
 
 namespace Tests.Tool;
 
@@ -64,17 +65,5 @@ public sealed class ChaosSmokeTests
     {
         Assert.False(BenchmarkOptions.TryParse(["chaos", "--postgres", "Host=db.example.com;Username=u;Password=p"], out _, out var remote));
         Assert.Contains("this machine", remote);
-    }
-
-    private static async Task<List<ScenarioResult>> RunAsync(string[] arguments)
-    {
-        Assert.True(BenchmarkOptions.TryParse(arguments, out var options, out var problem), problem);
-        var results = new List<ScenarioResult>();
-        await foreach (var result in BenchmarkPlan.RunAsync(options, TestContext.Current.CancellationToken))
-        {
-            results.Add(result);
-        }
-
-        return results;
     }
 }

@@ -1,6 +1,7 @@
 using Benchmarks;
 using Benchmarks.Mqtt;
 using Tests.Infrastructure;
+using static Tests.Tool.ToolRun;
 
 namespace Tests.Tool;
 
@@ -63,17 +64,5 @@ public sealed class MosquittoPeerSmokeTests
         using var output = new StringWriter();
         Report.Print(results, output);
         return output.ToString();
-    }
-
-    private static async Task<List<ScenarioResult>> RunAsync(string[] arguments)
-    {
-        Assert.True(BenchmarkOptions.TryParse(arguments, out var options, out var problem), problem);
-        var results = new List<ScenarioResult>();
-        await foreach (var result in BenchmarkPlan.RunAsync(options, TestContext.Current.CancellationToken))
-        {
-            results.Add(result);
-        }
-
-        return results;
     }
 }

@@ -1,5 +1,6 @@
 using Benchmarks;
 using Tests.Infrastructure;
+using static Tests.Tool.ToolRun;
 
 namespace Tests.Tool;
 
@@ -76,18 +77,6 @@ public sealed class SocketIoBenchmarkSmokeTests
         Assert.Equal("ws://127.0.0.1:5123/socket.io/?EIO=4&transport=websocket", endpoint.ToString());
         Assert.True(SocketIoFraming.Speaks(endpoint));
         Assert.False(SocketIoFraming.Speaks(new Uri("ws://127.0.0.1:5123/ws")));
-    }
-
-    private static async Task<List<ScenarioResult>> RunAsync(string[] arguments)
-    {
-        Assert.True(BenchmarkOptions.TryParse(arguments, out var options, out var problem), problem);
-        var results = new List<ScenarioResult>();
-        await foreach (var result in BenchmarkPlan.RunAsync(options, TestContext.Current.CancellationToken))
-        {
-            results.Add(result);
-        }
-
-        return results;
     }
 
     private static void AssertClean(List<ScenarioResult> results)
