@@ -61,6 +61,9 @@ public sealed record BenchmarkOptions(
           --responses    20000                    online-delivery: responses measured
           --warmup-responses 150000               online-delivery: responses sent first, checked, not timed
           --window       64 (4)                   drain, online-delivery: outstanding sends per sender socket
+          --senders-log-in yes                    online-delivery: each sender socket logs in with its token first, as an
+                                                  MQTT publisher authenticates in its CONNECT (no: each send is checked
+                                                  by its token alone, one more grain call per send)
           --sessions     10000                    hold: sessions held at once
           --rounds       2                        connect-login, hold: gateway/ceiling pairs, alternating
           --port         (none)                   ceiling: port on 127.0.0.1
@@ -95,7 +98,7 @@ public sealed record BenchmarkOptions(
     [
         "--url", "--clients", "--seconds", "--warmup", "--count", "--pending", "--concurrency", "--senders", "--responses",
         "--window", "--server", "--sessions", "--rounds", "--port", "--warmup-responses", "--postgres", "--stall-bound",
-        "--mosquitto", "--idle", "--transport", "--cluster",
+        "--mosquitto", "--idle", "--transport", "--cluster", "--senders-log-in",
     ];
 
     private static readonly string[] _transports = ["ws", "socketio", "both"];
@@ -117,6 +120,12 @@ public sealed record BenchmarkOptions(
 
     /// <summary>connect-login, online-delivery and hold: <c>ws</c> (default), <c>socketio</c> or <c>both</c>.</summary>
     public string Transport { get; init; } = "ws";
+
+    /// <summary>
+    /// online-delivery: each sender socket logs in with its token before it sends (default), as an MQTT publisher
+    /// authenticates once in its CONNECT; without, every <c>send</c> is checked by its token alone.
+    /// </summary>
+    public bool SendersLogIn { get; init; } = true;
 
     /// <summary>The gateway's sessions run over raw <c>/ws</c>.</summary>
     public bool OverWs => Transport is "ws" or "both";
@@ -185,6 +194,9 @@ public sealed record BenchmarkOptions(
             values.TryGetValue("--transport", out var transport) && !_transports.Contains(transport)
                 ? $"--transport must be ws, socketio or both, not '{transport}'."
                 : null,
+            values.TryGetValue("--senders-log-in", out var sendersLogIn) && sendersLogIn is not ("yes" or "no")
+                ? $"--senders-log-in must be yes or no, not '{sendersLogIn}'."
+                : null,
         ];
         problem = problems.FirstOrDefault(p => p is not null);
         if (problem is not null)
@@ -203,6 +215,7 @@ public sealed record BenchmarkOptions(
             Idle = TimeSpan.FromSeconds(idle),
             Transport = transport ?? "ws",
             Cluster = (int)cluster,
+            SendersLogIn = sendersLogIn != "no",
         };
         return true;
     }

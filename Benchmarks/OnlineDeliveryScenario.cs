@@ -6,7 +6,8 @@ namespace Benchmarks;
 /// <summary>
 /// Responses to clients that are online. <c>--clients</c> recipients log in and stay; <c>--senders</c>
 /// sockets push <c>--responses</c> responses in all to random recipients with the <c>send</c> action,
-/// up to <c>--window</c> outstanding per socket. Measures delivered/s and the end-to-end latency of each
+/// up to <c>--window</c> outstanding per socket, each socket logged in with its sender's token first unless
+/// <c>--senders-log-in no</c>. Measures delivered/s and the end-to-end latency of each
 /// response; checks none is lost, duplicated, misaddressed or overtaken on its recipient's socket.
 /// Before them the senders push <c>--warmup-responses</c> more the same way, checked alike but not
 /// timed, so that the figures are the server's steady state rather than its first seconds (a freshly
@@ -152,6 +153,11 @@ public sealed class OnlineDeliveryScenario(BenchmarkOptions options, ServerProce
                 // One reply per send: the frame cap is this sender's share of the messages, and some room.
                 var share = (TotalResponses + senders.Length - 1) / senders.Length;
                 await using var connection = await PipelinedConnection.OpenAsync(options.Url, LoadRunner.OperationTimeout, options.Window, share + 16, null, phase);
+                if (options.SendersLogIn)
+                {
+                    // Once per socket, as an MQTT publisher's CONNECT: the sends then ride on the login.
+                    _ = await connection.RequestAsync("login", "logged", sender.Token, static (w, t) => w.WriteString("token"u8, t), phase);
+                }
 
                 // Responses / senders passes at most, each bounded by the window wait and the phase.
                 for (var k = s; k < TotalResponses && !phase.IsCancellationRequested; k += senders.Length)

@@ -17,7 +17,26 @@ public sealed class BenchmarkSmokeTests
         new[] { "login", "--clients", "4", "--seconds", "1", "--warmup", "0", "--count", "40" },
         new[] { "drain", "--clients", "20", "--pending", "5", "--senders", "2", "--concurrency", "10" },
         new[] { "online-delivery", "--clients", "20", "--senders", "2", "--responses", "200", "--warmup-responses", "100", "--window", "8", "--concurrency", "10" },
+        new[] { "online-delivery", "--senders-log-in", "no", "--clients", "20", "--senders", "2", "--responses", "200", "--warmup-responses", "100", "--window", "8", "--concurrency", "10" },
     };
+
+    [Theory]
+    [InlineData("yes", true)]
+    [InlineData("no", false)]
+    public void SendersLogInUnlessTold(string given, bool expected)
+    {
+        Assert.True(BenchmarkOptions.TryParse(["online-delivery"], out var byDefault, out _));
+        Assert.True(byDefault.SendersLogIn);
+        Assert.True(BenchmarkOptions.TryParse(["online-delivery", "--senders-log-in", given], out var options, out _));
+        Assert.Equal(expected, options.SendersLogIn);
+    }
+
+    [Fact]
+    public void ASendersLogInOtherThanYesOrNoIsRefused()
+    {
+        Assert.False(BenchmarkOptions.TryParse(["online-delivery", "--senders-log-in", "maybe"], out _, out var problem));
+        Assert.Contains("--senders-log-in", problem);
+    }
 
     [Theory]
     [MemberData(nameof(Scenarios))]
