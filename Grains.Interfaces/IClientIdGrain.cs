@@ -47,9 +47,9 @@ public interface IClientIdGrain : IGrainWithIntegerKey
     /// <param name="session">The session, as its login attached it.</param>
     /// <param name="validFor">How long it stays live without another renewal.</param>
     /// <param name="deliveredUpTo">
-    /// The highest sequence number the session's frontend has handed to its socket since the login (0 for
-    /// none): a new activation, which lost that memory with the old one, resumes behind it instead of
-    /// pushing again what the session already has.
+    /// The highest sequence number the session's frontend has given its socket since the login (its queue,
+    /// then the pushes its send loop took; 0 for none): a new activation, which lost that memory with the
+    /// old one, resumes behind it instead of pushing again what the session already has.
     /// </param>
     [Alias("Renew")]
     Task<bool> Renew(SessionRegistration session, TimeSpan validFor, long deliveredUpTo);

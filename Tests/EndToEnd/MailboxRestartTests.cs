@@ -79,7 +79,7 @@ public sealed class MailboxRestartTests
             new(pushed, null, clock.GetUtcNow(), "\"live\""),
         ];
         Assert.True(await observer.Deliver(session.Id, again, TimeSpan.FromSeconds(5)));
-        Assert.Equal(pushed, session.HandedUpTo);
+        Assert.Equal(pushed, session.DeliveredUpTo);
 
         var later = await PostAsync(api, id, "\"later\"", "online");
         Assert.Equal(later, SeqOf(await client.NextPushAsync()));

@@ -115,7 +115,7 @@ public sealed partial class ClientSession
             return;
         }
 
-        var renewal = _services.Grains.Grain<IClientIdGrain>(login.ClientId).Renew(login.Registration, _services.SessionValidity, HandedUpTo);
+        var renewal = _services.Grains.Grain<IClientIdGrain>(login.ClientId).Renew(login.Registration, _services.SessionValidity, DeliveredUpTo);
         if (!await renewal.WaitAsync(within, cancellationToken))
         {
             LoggedOutByMailbox("takeover");
