@@ -44,8 +44,15 @@ public interface IClientIdGrain : IGrainWithIntegerKey
     /// Keeps a session alive for <paramref name="validFor"/>; re-attaches it after the grain lost it
     /// and pushes what waited meanwhile. False when another session has taken over.
     /// </summary>
+    /// <param name="session">The session, as its login attached it.</param>
+    /// <param name="validFor">How long it stays live without another renewal.</param>
+    /// <param name="deliveredUpTo">
+    /// The highest sequence number the session's frontend has given its socket since the login (its queue,
+    /// then the pushes its send loop took; 0 for none): a new activation, which lost that memory with the
+    /// old one, resumes behind it instead of pushing again what the session already has.
+    /// </param>
     [Alias("Renew")]
-    Task<bool> Renew(SessionRegistration session, TimeSpan validFor);
+    Task<bool> Renew(SessionRegistration session, TimeSpan validFor, long deliveredUpTo);
 
     /// <summary>Removes responses up to <paramref name="upTo"/> once the session has them; false when it is not the live session.</summary>
     [Alias("Acknowledge")]

@@ -206,7 +206,7 @@ public sealed partial class ClientIdGrain(
         return queued;
     }
 
-    public async Task<bool> Renew(SessionRegistration session, TimeSpan validFor)
+    public async Task<bool> Renew(SessionRegistration session, TimeSpan validFor, long deliveredUpTo)
     {
         ArgumentNullException.ThrowIfNull(session);
         if (state.State.Digest is null || session.SessionId == _revokedSessionId)
@@ -223,8 +223,13 @@ public sealed partial class ClientIdGrain(
         if (_session is null)
         {
             // This activation is new: take the session back and push whatever waited in the meantime.
-            // (A session given up after a failed push is still here, and resumes below.)
-            _session = new LiveSession(session, default) { DeliveredUpTo = state.State.Head - 1 };
+            // (A session given up after a failed push is still here, and resumes below.) What the earlier
+            // activation pushed died with it, but the session's frontend knows: the push resumes behind
+            // that, or every response still waiting for its acknowledgement would come to the socket a
+            // second time, after later ones. A mark above every number handed out so far is no mark (this
+            // activation reserved above all of them), so that nothing new is held back by it.
+            var had = Math.Min(deliveredUpTo, _nextSeq - 1);
+            _session = new LiveSession(session, default) { DeliveredUpTo = Math.Max(state.State.Head - 1, had) };
         }
         else if (_session.Registration.SessionId != session.SessionId)
         {
@@ -412,6 +417,12 @@ public sealed partial class ClientIdGrain(
         var batch = Undelivered(session).Select(ResponseQueue.ToWire).ToImmutableArray();
         if (batch.IsEmpty)
         {
+            if (!session.AckMode && _queue.Items.FirstOrDefault() is { } oldest && oldest.Seq <= session.DeliveredUpTo)
+            {
+                // Responses the session had from an earlier activation, whose removal died with it: done.
+                await RemoveDeliveredAsync(session.DeliveredUpTo);
+            }
+
             return true;
         }
 

@@ -150,6 +150,39 @@ public sealed class OutboxTests
         Assert.False(await watched.WaitAsync(TimeSpan.FromMinutes(1), ct));
     }
 
+    /// <summary>
+    /// Within one login a seq reaches the socket once: a push overlapping one that still waits in the outbox (a
+    /// restarted mailbox pushing again what its old activation pushed) is reported as not written and adds
+    /// nothing, since the waiting one may yet be withdrawn. The send loop is not running here, so nothing leaves
+    /// the outbox.
+    /// </summary>
+    [Fact]
+    public async Task APushOverlappingOneStillWaitingInTheOutboxIsReportedAsNotWrittenAndQueuesNothing()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var options = Microsoft.Extensions.Options.Options.Create(new WebSocketFrontend.Protocol.ProtocolOptions());
+        var grains = new FakeGrains();
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var (_, services, _) = grains.Frontend(options, time);
+        using var socket = System.Net.WebSockets.WebSocket.CreateFromStream(Stream.Null, new System.Net.WebSockets.WebSocketCreationOptions { IsServer = true });
+        using var session = new ClientSession(new WebSocketTransport(socket, services), services);
+
+        var waiting = session.DeliverResponsesAsync([Response(1), Response(2)], TimeSpan.FromSeconds(5)).AsTask();
+        Assert.False(waiting.IsCompleted);
+        var queued = session.OutboxBytes;
+        Assert.True(queued > 0);
+
+        Assert.False(await session.DeliverResponsesAsync([Response(2), Response(3)], TimeSpan.FromSeconds(5)));
+        Assert.Equal(queued, session.OutboxBytes);
+        Assert.Equal(0, session.DeliveredUpTo);
+
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.False(await waiting.WaitAsync(TimeSpan.FromMinutes(1), ct));
+        Assert.Equal(0, session.DeliveredUpTo);
+
+        static global::Grains.Interfaces.PendingResponse Response(long seq) => new(seq, null, DateTimeOffset.UnixEpoch, "{}");
+    }
+
     [Fact]
     public async Task AnOutboxTooSmallForAFullQueueIsRefusedAtStart()
     {

@@ -27,7 +27,7 @@ public sealed class OperatorMailboxTests(ClusterFixture fixture)
         Assert.False((await mailbox.Status()).Online);
 
         // A renewal its frontend had already sent finds nothing to renew, and the client stays offline.
-        await mailbox.Renew(session, Valid);
+        await mailbox.Renew(session, Valid, 0);
         Assert.False((await mailbox.Status()).Online);
         Assert.False(await mailbox.Kick());
         Assert.Single(observer.LoggedOut);

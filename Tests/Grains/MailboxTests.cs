@@ -166,7 +166,7 @@ public sealed class MailboxTests(ClusterFixture fixture)
         Assert.False((await mailbox.Status()).Online);
 
         observer.Accept = true;
-        Assert.True(await mailbox.Renew(session, Valid));
+        Assert.True(await mailbox.Renew(session, Valid, 0));
         Assert.Equal(["\"later\""], observer.Delivered.Select(r => r.Payload));
         Assert.Equal(0, (await mailbox.Status()).QueueLength);
     }
@@ -193,7 +193,7 @@ public sealed class MailboxTests(ClusterFixture fixture)
         }
 
         observer.Accept = true;
-        Assert.True(await mailbox.Renew(session, Valid));
+        Assert.True(await mailbox.Renew(session, Valid, 0));
         Assert.Equal(["\"first\"", "\"second\""], observer.Delivered.Select(r => r.Payload));
         Assert.Equal(ackMode ? 1 : 0, (await mailbox.Status()).QueueLength);
     }
@@ -208,7 +208,7 @@ public sealed class MailboxTests(ClusterFixture fixture)
 
         // The frontend read the login for its renewal round just before the socket logged out.
         await mailbox.Detach(session.SessionId);
-        Assert.True(await mailbox.Renew(session, Valid));
+        Assert.True(await mailbox.Renew(session, Valid, 0));
 
         Assert.Equal(SendStatus.Queued, (await mailbox.Send(null, "\"after logout\"")).Status);
         Assert.Empty(observer.Delivered);
@@ -226,10 +226,67 @@ public sealed class MailboxTests(ClusterFixture fixture)
 
         // The new activation does not know the session: the response is stored.
         Assert.Equal(SendStatus.Queued, (await mailbox.Send(null, "1")).Status);
-        Assert.True(await mailbox.Renew(session, Valid));
+        Assert.True(await mailbox.Renew(session, Valid, 0));
 
         Assert.Equal(["1"], observer.Delivered.Select(r => r.Payload));
         Assert.Equal(SendStatus.Online, (await mailbox.Send(null, "2")).Status);
+    }
+
+    [Fact]
+    public async Task ARenewalAfterDeactivationInAckModeResumesBehindWhatTheSessionHadAndNeverPushesItAgain()
+    {
+        var (_, mailbox) = await RegisterAsync();
+        var observer = new RecordingObserver();
+        var session = Session(observer, ackMode: true);
+        await mailbox.Attach(session, Valid);
+        var first = await mailbox.Send(null, "1");
+        Assert.Equal(SendStatus.Online, first.Status);
+        await Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero, TestContext.Current.CancellationToken);
+
+        // The new activation knows only the stored queue, which still holds the unacknowledged first response.
+        var second = await mailbox.Send(null, "2");
+        Assert.Equal(SendStatus.Queued, second.Status);
+        Assert.True(await mailbox.Renew(session, Valid, first.Seq));
+        var third = await mailbox.Send(null, "3");
+
+        Assert.Equal([first.Seq, second.Seq, third.Seq], observer.Delivered.Select(r => r.Seq));
+        Assert.Equal(3, (await mailbox.Status()).QueueLength);
+        Assert.True(await mailbox.Acknowledge(session.SessionId, third.Seq));
+        Assert.Equal(0, (await mailbox.Status()).QueueLength);
+    }
+
+    [Fact]
+    public async Task ARenewalAfterDeactivationTakesWhatTheSessionHadWithoutAcknowledgementsAsDelivered()
+    {
+        var (_, mailbox) = await RegisterAsync();
+        var queued = await mailbox.Send(null, "\"while offline\"");
+        var observer = new RecordingObserver();
+        var session = Session(observer);
+
+        // The login hands the queue over; its removal, made once the frame is written, is lost with the activation.
+        Assert.Equal([queued.Seq], (await mailbox.Attach(session, Valid)).Select(r => r.Seq));
+        await Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero, TestContext.Current.CancellationToken);
+
+        Assert.True(await mailbox.Renew(session, Valid, queued.Seq));
+        Assert.Empty(observer.Delivered);
+        Assert.Equal(0, (await mailbox.Status()).QueueLength);
+        Assert.Empty(await mailbox.Attach(Session(new RecordingObserver()), Valid));
+    }
+
+    [Fact]
+    public async Task ARenewalClaimingMoreThanWasEverHandedOutHoldsNothingBack()
+    {
+        var (_, mailbox) = await RegisterAsync();
+        var observer = new RecordingObserver();
+        var session = Session(observer, ackMode: true);
+        await mailbox.Attach(session, Valid);
+        await Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero, TestContext.Current.CancellationToken);
+
+        Assert.True(await mailbox.Renew(session, Valid, long.MaxValue));
+        var sent = await mailbox.Send(null, "\"new\"");
+
+        Assert.Equal(SendStatus.Online, sent.Status);
+        Assert.Equal([sent.Seq], observer.Delivered.Select(r => r.Seq));
     }
 
     [Fact]
@@ -266,7 +323,7 @@ public sealed class MailboxTests(ClusterFixture fixture)
         Assert.Equal([(firstSession.SessionId, "takeover")], first.LoggedOut);
         Assert.Empty(first.Delivered);
         Assert.Single(second.Delivered);
-        Assert.False(await mailbox.Renew(firstSession, Valid));
+        Assert.False(await mailbox.Renew(firstSession, Valid, 0));
         Assert.False(await mailbox.Acknowledge(firstSession.SessionId, long.MaxValue));
     }
 

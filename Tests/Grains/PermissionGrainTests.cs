@@ -138,7 +138,7 @@ public sealed class PermissionGrainTests(ClusterFixture fixture)
 
         await Grains.GetGrain<IClientGrain>(kept).Rotate(TokenDigest.Of(TokenDigest.NewToken()), keepSessionId: null, evenIfExpired: false);
         Assert.Equal([(session.SessionId, "revoked")], observer.Told);
-        Assert.False(await mailbox.Renew(session, TimeSpan.FromMinutes(5)));
+        Assert.False(await mailbox.Renew(session, TimeSpan.FromMinutes(5), 0));
         Assert.Equal(SendStatus.Queued, (await mailbox.Send(null, "2")).Status);
         Assert.True(id > 0);
     }

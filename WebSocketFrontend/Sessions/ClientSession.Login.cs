@@ -28,6 +28,7 @@ public sealed partial class ClientSession
         // Pushes that race this login wait until its reply is queued, so the queue comes first.
         BeginLogin();
         var queue = await mailbox.Attach(registration, _services.SessionValidity);
+        HandedAtLogin(queue.IsEmpty ? 0 : queue[^1].Seq);
         var login = new SessionLogin(client.Id, digest, registration);
         _login = login;
         try
@@ -114,7 +115,7 @@ public sealed partial class ClientSession
             return;
         }
 
-        var renewal = _services.Grains.Grain<IClientIdGrain>(login.ClientId).Renew(login.Registration, _services.SessionValidity);
+        var renewal = _services.Grains.Grain<IClientIdGrain>(login.ClientId).Renew(login.Registration, _services.SessionValidity, DeliveredUpTo);
         if (!await renewal.WaitAsync(within, cancellationToken))
         {
             LoggedOutByMailbox("takeover");

@@ -1,6 +1,8 @@
+using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Threading.Channels;
+using Grains.Interfaces;
 using WebSocketFrontend.Hosting;
 using WebSocketFrontend.Protocol;
 
@@ -40,6 +42,13 @@ public sealed partial class ClientSession : IDisposable
 
     // Pushes wait while a login is answered, so that no response overtakes the 'logged' frame.
     private TaskCompletionSource _loginGate = CompletedGate();
+
+    // The highest seq the current login has handed to the outbox (its queue, then pushes), the highest the send
+    // loop took (DeliveredUpTo), and which login they belong to; guarded by the lock.
+    private readonly Lock _handedLock = new();
+    private long _handedUpTo;
+    private long _deliveredUpTo;
+    private long _handedGeneration;
 
     /// <param name="transport">What carries the frames; bound to this session here.</param>
     /// <param name="services">What every session shares.</param>
@@ -240,6 +249,127 @@ public sealed partial class ClientSession : IDisposable
 
         // The send loop ended before the last frame: unwritten unless it had begun on them.
         return !delivery.TryWithdraw();
+    }
+
+    /// <summary>
+    /// The highest sequence number this login has given the socket for good: its queue at login (ahead of every
+    /// push in the outbox), then every push the send loop took. The mailbox hears it at each renewal, so that a
+    /// new activation resumes behind it.
+    /// </summary>
+    public long DeliveredUpTo
+    {
+        get
+        {
+            lock (_handedLock)
+            {
+                return _deliveredUpTo;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes pushed responses that this login has not had yet, as <see cref="DeliverAsync"/> does: true when the
+    /// socket has them all (those it had before count as had), false when none of them will be written.
+    /// </summary>
+    /// <remarks>
+    /// Within one login a seq reaches the socket once, in ascending order, whatever happens to the mailbox:
+    /// a mailbox that lost its silo comes back knowing only its stored queue, and in ack mode that queue
+    /// still holds everything pushed and not yet acknowledged. The renewal tells it how far this login
+    /// got, and this check catches what still overlaps (a push of the old activation that was on its way
+    /// when the renewal read the mark). The mark is taken after the login gate, so a push that races a
+    /// login is judged against that login's queue, and atomically, so two deliveries never both pass one
+    /// seq. A push overlapping one still waiting in the outbox is refused whole ("not written"): whether
+    /// the waiting one will be written is not known yet, and the mailbox pushes again at the next renewal.
+    /// A seq below the mark that this login never had cannot come: a mailbox pushes its queue in order
+    /// behind what the session had, and a new activation numbers above everything before it.
+    /// </remarks>
+    public async ValueTask<bool> DeliverResponsesAsync(ImmutableArray<PendingResponse> responses, TimeSpan timeout)
+    {
+        var started = _services.Time.GetTimestamp();
+        try
+        {
+            await _loginGate.Task.WaitAsync(timeout, _services.Time);
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+
+        ImmutableArray<PendingResponse> fresh;
+        long before;
+        long generation;
+        lock (_handedLock)
+        {
+            (before, generation) = (_handedUpTo, _handedGeneration);
+            if (responses.IsEmpty || responses[0].Seq > before)
+            {
+                fresh = responses;
+            }
+            else
+            {
+                var (had, waiting) = (_deliveredUpTo, before);
+                if (responses.Any(r => r.Seq > had && r.Seq <= waiting))
+                {
+                    return false;
+                }
+
+                fresh = [.. responses.Where(r => r.Seq > waiting)];
+            }
+
+            if (!fresh.IsEmpty)
+            {
+                _handedUpTo = Math.Max(before, fresh.Max(r => r.Seq));
+            }
+        }
+
+        if (fresh.IsEmpty)
+        {
+            return true;
+        }
+
+        var frames = new byte[fresh.Length][];
+        for (var i = 0; i < frames.Length; i++)
+        {
+            frames[i] = Replies.Write("response", null, fresh[i], ResponseJson.Write);
+        }
+
+        // The time the login gate took counts: the mailbox waits for one answer within the timeout.
+        var left = timeout - _services.Time.GetElapsedTime(started);
+        var delivered = left > TimeSpan.Zero && await DeliverAsync(frames, left);
+        var last = fresh.Max(r => r.Seq);
+        lock (_handedLock)
+        {
+            if (_handedGeneration == generation)
+            {
+                if (delivered)
+                {
+                    _deliveredUpTo = Math.Max(_deliveredUpTo, last);
+                }
+                else if (_handedUpTo == last)
+                {
+                    // None of them will be written: they may come again, unless a later delivery went past them meanwhile.
+                    _handedUpTo = before;
+                }
+            }
+        }
+
+        if (delivered)
+        {
+            _services.Metrics.CountPushed(frames.Length);
+        }
+
+        return delivered;
+    }
+
+    /// <summary>A login hands the socket its queue (pushes wait at the login gate meanwhile): the marks start again from its last seq.</summary>
+    private void HandedAtLogin(long upTo)
+    {
+        lock (_handedLock)
+        {
+            _handedUpTo = upTo;
+            _deliveredUpTo = upTo;
+            _handedGeneration++;
+        }
     }
 
     /// <summary>A delivery's deadline passed: true when it was withdrawn (and the peer, too slow, is closed), false when the send loop had claimed it.</summary>

@@ -1,7 +1,5 @@
 using System.Collections.Immutable;
 using Grains.Interfaces;
-using WebSocketFrontend.Hosting;
-using WebSocketFrontend.Protocol;
 
 namespace WebSocketFrontend.Sessions;
 
@@ -13,13 +11,11 @@ namespace WebSocketFrontend.Sessions;
 public sealed class FrontendObserver : ISessionObserver
 {
     private readonly SessionRegistry _registry;
-    private readonly GatewayMetrics _metrics;
     private readonly Lazy<ISessionObserver> _reference;
 
-    public FrontendObserver(IGrainFactory grains, SessionRegistry registry, GatewayMetrics metrics)
+    public FrontendObserver(IGrainFactory grains, SessionRegistry registry)
     {
         _registry = registry;
-        _metrics = metrics;
 
         // Created on first use: the co-hosted silo or the cluster client must be running by then.
         _reference = new Lazy<ISessionObserver>(() => grains.CreateObjectReference<ISessionObserver>(this));
@@ -28,28 +24,8 @@ public sealed class FrontendObserver : ISessionObserver
     /// <summary>The reference mailboxes call; this object must stay alive as long as it is handed out.</summary>
     public ISessionObserver Reference => _reference.Value;
 
-    public async Task<bool> Deliver(string sessionId, ImmutableArray<PendingResponse> responses, TimeSpan timeout)
-    {
-        if (!_registry.TryGet(sessionId, out var session))
-        {
-            return false;
-        }
-
-        var replies = session!.Replies;
-        var frames = new byte[responses.Length][];
-        for (var i = 0; i < frames.Length; i++)
-        {
-            frames[i] = replies.Write("response", null, responses[i], ResponseJson.Write);
-        }
-
-        var delivered = await session.DeliverAsync(frames, timeout);
-        if (delivered)
-        {
-            _metrics.CountPushed(frames.Length);
-        }
-
-        return delivered;
-    }
+    public async Task<bool> Deliver(string sessionId, ImmutableArray<PendingResponse> responses, TimeSpan timeout) =>
+        _registry.TryGet(sessionId, out var session) && await session!.DeliverResponsesAsync(responses, timeout);
 
     public Task LoggedOut(string sessionId, string reason)
     {
