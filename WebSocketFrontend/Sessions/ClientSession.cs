@@ -283,6 +283,7 @@ public sealed partial class ClientSession : IDisposable
     /// A seq below the mark that this login never had cannot come: a mailbox pushes its queue in order
     /// behind what the session had, and a new activation numbers above everything before it.
     /// </remarks>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<bool> DeliverResponsesAsync(ImmutableArray<PendingResponse> responses, TimeSpan timeout)
     {
         var started = _services.Time.GetTimestamp();
@@ -318,7 +319,7 @@ public sealed partial class ClientSession : IDisposable
 
             if (!fresh.IsEmpty)
             {
-                _handedUpTo = Math.Max(before, fresh.Max(r => r.Seq));
+                _handedUpTo = Math.Max(before, HighestSeq(fresh));
             }
         }
 
@@ -336,7 +337,7 @@ public sealed partial class ClientSession : IDisposable
         // The time the login gate took counts: the mailbox waits for one answer within the timeout.
         var left = timeout - _services.Time.GetElapsedTime(started);
         var delivered = left > TimeSpan.Zero && await DeliverAsync(frames, left);
-        var last = fresh.Max(r => r.Seq);
+        var last = HighestSeq(fresh);
         lock (_handedLock)
         {
             if (_handedGeneration == generation)
@@ -359,6 +360,18 @@ public sealed partial class ClientSession : IDisposable
         }
 
         return delivered;
+    }
+
+    /// <summary>The highest seq of a push, without the enumerator LINQ would box on every delivery.</summary>
+    private static long HighestSeq(ImmutableArray<PendingResponse> responses)
+    {
+        var highest = long.MinValue;
+        foreach (var response in responses)
+        {
+            highest = Math.Max(highest, response.Seq);
+        }
+
+        return highest;
     }
 
     /// <summary>A login hands the socket its queue (pushes wait at the login gate meanwhile): the marks start again from its last seq.</summary>
