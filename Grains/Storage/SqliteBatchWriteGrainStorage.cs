@@ -278,13 +278,23 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
 
     private void GiveBack(ReadStatement reader)
     {
-        if (!_disposed && Interlocked.Increment(ref _idleReaderCount) <= MaxIdleReaders)
+        if (!_disposed)
         {
-            _idleReaders.Enqueue(reader);
-            return;
+            if (Interlocked.Increment(ref _idleReaderCount) <= MaxIdleReaders)
+            {
+                _idleReaders.Enqueue(reader);
+                if (_disposed)
+                {
+                    // Disposal emptied the queue while this one was on its way back.
+                    CloseReaders();
+                }
+
+                return;
+            }
+
+            Interlocked.Decrement(ref _idleReaderCount);
         }
 
-        Interlocked.Decrement(ref _idleReaderCount);
         reader.Dispose();
     }
 
