@@ -130,14 +130,14 @@ public static class SiloBuilderExtensions
             o.DeleteStateOnClear = true;
         });
 
-        // Grains name Names.Storage; behind it is the ADO.NET provider, with SQLite's writes batched in-process,
+        // Grains name Names.Storage; behind it is the ADO.NET provider, or on SQLite our storage in the provider's rows
+        // (prepared reads on long-lived connections, writes batched in-process),
         // faults injected when a test registered StorageFaults or Storage:Faults enables them (Development only),
         // and provider exceptions mapped to our serializable one.
         if (database.Provider == StorageProvider.Sqlite)
         {
-            // A singleton of its own, so that the container stops its queue and closes its connection.
+            // A singleton of its own, so that the container stops its queue and closes its connections.
             silo.Services.AddSingleton(services => new SqliteBatchWriteGrainStorage(
-                services.GetRequiredKeyedService<IGrainStorage>(AdoNetStorage),
                 database.ConnectionString,
                 database.SqliteFile!,
                 services.GetProviderClusterOptions(AdoNetStorage).Value.ServiceId,

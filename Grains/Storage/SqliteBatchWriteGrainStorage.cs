@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
@@ -8,9 +9,9 @@ using Orleans.Storage;
 namespace Grains.Storage;
 
 /// <summary>
-/// SQLite grain storage for this process: reads go to the ADO.NET provider, writes and clears go
-/// through one queue that commits several of them in one transaction, and each is acknowledged only
-/// once on disk.
+/// SQLite grain storage for this process: reads run a prepared statement on a few long-lived
+/// connections, writes and clears go through one queue that commits several of them in one
+/// transaction, and each is acknowledged only once on disk.
 /// <list type="bullet">
 /// <item>One writer: SQLite has a single writer, and Microsoft.Data.Sqlite waits for a busy database
 /// by sleeping the calling thread and retrying, so concurrent grain writes would park scheduler
@@ -34,8 +35,16 @@ namespace Grains.Storage;
 /// </list>
 /// The rows are the provider's: same table, keys, payload serializer, versions and ETags
 /// (the version as a decimal string), and a clear deletes the row as the provider does with
-/// <c>DeleteStateOnClear</c>, so the provider reads what this writes and the reverse. Reads pass
-/// straight through: in WAL mode they never wait for the writer.
+/// <c>DeleteStateOnClear</c>, so the provider reads what this writes and the reverse.
+/// <para>
+/// Reads return what the provider's read returns (<c>ReadFromStorageKey</c>): the row's payload
+/// through the same serializer (a new state from the activator when there is no row or no payload),
+/// its version as the ETag, and whether a stored state exists. The provider took a pooled connection and
+/// parsed its stored query again for every read, most of the cost of activating a new grain; here
+/// each read takes an idle connection whose statement is already prepared. Outside a transaction
+/// every statement reads the latest commit, and in WAL mode it never waits for the writer. A read
+/// that fails closes its connection, so the next read starts on a new one.
+/// </para>
 /// </summary>
 internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsyncDisposable, IDisposable
 {
@@ -47,6 +56,12 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
     /// queue segments can be hundreds of KiB each, and a batch of them should not hold the lock for long.
     /// </summary>
     internal const int MaxBatchBytes = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// At most this many read connections stay open while idle: reads run on the scheduler's threads,
+    /// so about as many run at once as there are cores. More may open under a burst; they close on return.
+    /// </summary>
+    internal static readonly int MaxIdleReaders = Math.Clamp(Environment.ProcessorCount, 2, 16);
 
     // The provider's stored queries (001-grain-state.sql), each split into the statement that applies:
     // a first write inserts version 1 unless a row exists, a later write updates only the version it
@@ -65,10 +80,12 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
         "UPDATE GrainState SET Payload = @PayloadBinary, Version = Version + 1, ModifiedOn = " + Now + " " +
         "WHERE Version = @GrainStateVersion AND " + KeyMatches + " RETURNING Version;";
 
+    private const string ReadText =
+        "SELECT Payload, Version FROM GrainState WHERE " + KeyMatches + ";";
+
     private const string DeleteText =
         "DELETE FROM GrainState WHERE Version = @GrainStateVersion AND " + KeyMatches + " RETURNING Version + 1;";
 
-    private readonly IGrainStorage _reader;
     private readonly string _connectionString;
     private readonly string _serviceId;
     private readonly string _providerName;
@@ -79,6 +96,15 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
     private readonly Channel<PendingWrite> _queue = Channel.CreateUnbounded<PendingWrite>();
     private readonly Task _loop;
     private readonly Lock _gate = new();
+
+    /// <summary>Read connections not in use; a read takes one (or opens one) and gives it back.</summary>
+    private readonly ConcurrentQueue<ReadStatement> _idleReaders = new();
+
+    /// <summary>How many are in <see cref="_idleReaders"/>, kept apart: the queue's own count is slow.</summary>
+    private int _idleReaderCount;
+
+    /// <summary>Set by disposal: readers given back afterwards close instead.</summary>
+    private volatile bool _disposed;
 
     /// <summary>The open connection and its prepared statements; null until the first batch and after a failed one.</summary>
     private Statements? _statements;
@@ -93,12 +119,11 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
     private Task? _syncing;
 
     /// <summary>
-    /// Writes to the SQLite database of <paramref name="connectionString"/> (its file
-    /// <paramref name="databaseFile"/>), reading through <paramref name="reader"/>, the ADO.NET
-    /// provider named <paramref name="providerName"/> whose rows these are.
+    /// Reads and writes the SQLite database of <paramref name="connectionString"/> (its file
+    /// <paramref name="databaseFile"/>) in the rows of the ADO.NET provider named
+    /// <paramref name="providerName"/>.
     /// </summary>
     public SqliteBatchWriteGrainStorage(
-        IGrainStorage reader,
         string connectionString,
         string databaseFile,
         string serviceId,
@@ -106,13 +131,12 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
         IGrainStorageSerializer serializer,
         IActivatorProvider activators,
         ILogger<SqliteBatchWriteGrainStorage> logger)
-        : this(reader, connectionString, serviceId, providerName, serializer, activators, logger, () => FlushLog(databaseFile + "-wal"))
+        : this(connectionString, serviceId, providerName, serializer, activators, logger, () => FlushLog(databaseFile + "-wal"))
     {
     }
 
     /// <summary>With the flush of the log given: tests count and order them.</summary>
     internal SqliteBatchWriteGrainStorage(
-        IGrainStorage reader,
         string connectionString,
         string serviceId,
         string providerName,
@@ -121,7 +145,6 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
         ILogger logger,
         Action flushLog)
     {
-        _reader = reader;
         _connectionString = connectionString;
         _serviceId = serviceId;
         _providerName = providerName;
@@ -141,8 +164,22 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
     /// <summary>Writes waiting for a batch (tests wait until all are queued).</summary>
     internal int Queued => _queue.Reader.Count;
 
-    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
-        _reader.ReadStateAsync(stateName, grainId, grainState);
+    /// <summary>Read connections open and idle now (tests check that a failed one was not kept).</summary>
+    internal int IdleReaders => Volatile.Read(ref _idleReaderCount);
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        // SQLite reads are synchronous (the provider's "async" ones were too); a failure still leaves as a faulted task.
+        try
+        {
+            Read(stateName, grainId, grainState);
+            return Task.CompletedTask;
+        }
+        catch (Exception ex)
+        {
+            return Task.FromException(ex);
+        }
+    }
 
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
@@ -164,7 +201,7 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
         // As the provider does: a state never read or written learns its version first, and nothing stored means nothing to clear.
         if (!grainState.RecordExists && string.IsNullOrWhiteSpace(grainState.ETag))
         {
-            await _reader.ReadStateAsync(stateName, grainId, grainState);
+            Read(stateName, grainId, grainState);
             if (!grainState.RecordExists)
             {
                 return;
@@ -182,11 +219,12 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
         grainState.State = _activators.GetActivator<T>().Create();
     }
 
-    /// <summary>Stops taking writes, lets the queued ones finish, and closes the connection.</summary>
+    /// <summary>Stops taking writes, lets the queued ones finish, and closes the connections.</summary>
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
         await _loop;
+        CloseReaders();
     }
 
     /// <summary>As <see cref="DisposeAsync"/>, for a container disposed synchronously.</summary>
@@ -194,6 +232,80 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
     {
         _queue.Writer.TryComplete();
         _loop.GetAwaiter().GetResult();
+        CloseReaders();
+    }
+
+    /// <summary>
+    /// The provider's read: the state from the row's payload, or a new one from the activator when
+    /// there is no row or no payload; the row's version as the ETag; whether a stored state exists.
+    /// </summary>
+    private void Read<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var key = Key(stateName, grainId);
+        var reader = TakeReader();
+        (byte[]? Payload, long Version)? row;
+        try
+        {
+            row = reader.Run(key);
+        }
+        catch
+        {
+            // Whatever went wrong may have been the connection's: it is not used again.
+            reader.Dispose();
+            throw;
+        }
+
+        GiveBack(reader);
+        grainState.State = row?.Payload is { } payload
+            ? _serializer.Deserialize<T>(new BinaryData(payload))
+            : _activators.GetActivator<T>().Create();
+        grainState.ETag = row?.Version.ToString(CultureInfo.InvariantCulture);
+        // As the provider: a row without a payload holds no state, though its version is the ETag to write on.
+        grainState.RecordExists = row?.Payload is not null;
+    }
+
+    private ReadStatement TakeReader()
+    {
+        if (_idleReaders.TryDequeue(out var reader))
+        {
+            Interlocked.Decrement(ref _idleReaderCount);
+            return reader;
+        }
+
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return ReadStatement.Open(_connectionString);
+    }
+
+    private void GiveBack(ReadStatement reader)
+    {
+        if (!_disposed)
+        {
+            if (Interlocked.Increment(ref _idleReaderCount) <= MaxIdleReaders)
+            {
+                _idleReaders.Enqueue(reader);
+                if (_disposed)
+                {
+                    // Disposal emptied the queue while this one was on its way back.
+                    CloseReaders();
+                }
+
+                return;
+            }
+
+            Interlocked.Decrement(ref _idleReaderCount);
+        }
+
+        reader.Dispose();
+    }
+
+    private void CloseReaders()
+    {
+        _disposed = true;
+        while (_idleReaders.TryDequeue(out var reader))
+        {
+            Interlocked.Decrement(ref _idleReaderCount);
+            reader.Dispose();
+        }
     }
 
     private Task<long?> EnqueueAsync(PendingWrite write)
@@ -414,6 +526,72 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
         public long? Stored { get; set; }
 
         public TaskCompletionSource<long?> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>A read connection and its prepared statement, used by one read at a time.</summary>
+    private sealed class ReadStatement : IDisposable
+    {
+        private readonly SqliteConnection _connection;
+        private readonly SqliteCommand _command;
+        private readonly SqliteParameter _serviceId;
+        private readonly SqliteParameter _grainType;
+        private readonly SqliteParameter _n0;
+        private readonly SqliteParameter _n1;
+        private readonly SqliteParameter _extension;
+
+        private ReadStatement(SqliteConnection connection)
+        {
+            _connection = connection;
+            _command = connection.CreateCommand();
+            _command.CommandText = ReadText;
+            _serviceId = _command.Parameters.Add("@ServiceId", SqliteType.Text);
+            _grainType = _command.Parameters.Add("@GrainTypeString", SqliteType.Text);
+            _n0 = _command.Parameters.Add("@GrainIdN0", SqliteType.Integer);
+            _n1 = _command.Parameters.Add("@GrainIdN1", SqliteType.Integer);
+            _extension = _command.Parameters.Add("@GrainIdExtensionString", SqliteType.Text);
+        }
+
+        public static ReadStatement Open(string connectionString)
+        {
+            var connection = new SqliteConnection(connectionString);
+            try
+            {
+                connection.Open();
+                var statement = new ReadStatement(connection);
+                statement._command.Prepare();
+                return statement;
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>The row of <paramref name="key"/> as (Payload, Version), or null when there is none.</summary>
+        public (byte[]? Payload, long Version)? Run(GrainKey key)
+        {
+            _serviceId.Value = key.ServiceId;
+            _grainType.Value = key.GrainType;
+            _n0.Value = key.N0;
+            _n1.Value = key.N1;
+            _extension.Value = key.Extension;
+
+            // Disposing the reader resets the statement, which ends its read transaction: the next run reads the latest commit.
+            using var reader = _command.ExecuteReader(System.Data.CommandBehavior.SingleRow);
+            if (!reader.Read())
+            {
+                return null;
+            }
+
+            return (reader.IsDBNull(0) ? null : (byte[])reader.GetValue(0), reader.GetInt64(1));
+        }
+
+        public void Dispose()
+        {
+            _command.Dispose();
+            _connection.Dispose();
+        }
     }
 
     /// <summary>The long-lived connection and its three statements, prepared once and run with new values for each write.</summary>

@@ -46,7 +46,6 @@ public sealed class BatchWriteFixture : IAsyncLifetime
 
     /// <summary>A writer on the silo's database (or on <paramref name="connectionString"/>), with the flush given.</summary>
     internal SqliteBatchWriteGrainStorage Writer(Action flushLog, string? connectionString = null) => new(
-        Provider,
         connectionString ?? Services.GetRequiredService<StorageDatabase>().ConnectionString,
         ServiceId,
         "test",
@@ -54,6 +53,21 @@ public sealed class BatchWriteFixture : IAsyncLifetime
         Services.GetRequiredService<IActivatorProvider>(),
         NullLogger.Instance,
         flushLog);
+
+    /// <summary>Runs <paramref name="sql"/> on the silo's database with the parameters given.</summary>
+    public void Execute(string sql, params (string Name, object Value)[] parameters)
+    {
+        using var connection = new SqliteConnection($"Data Source={Database.Path};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        command.ExecuteNonQuery();
+    }
 
     /// <summary>The stored row of a state, as (Version, Payload); null when there is none.</summary>
     public (long Version, byte[]? Payload)? Row(string stateName, long n0, long n1, string extension)
@@ -434,6 +448,179 @@ public sealed class SqliteBatchWriteTests(BatchWriteFixture fixture) : IClassFix
         Assert.Null(fixture.Row("probe", 0, 0, grainId.Key.ToString()!));
         await storage.WriteStateAsync("probe", grainId, state).WaitAsync(Bound, Cancel);
         Assert.Equal("1", state.ETag);
+    }
+
+    [Fact]
+    public async Task TheWriterReadsTheProvidersRowsExactlyAsTheProviderDoes()
+    {
+        await using var writer = fixture.Writer(() => { });
+        var provider = fixture.Provider;
+        var number = Random.Shared.NextInt64(1, long.MaxValue);
+        var probe = new Probe { Text = "read \u00e9 \ud83d\ude00", Count = 11 };
+        GrainId[] keys =
+        [
+            GrainId.Create("probe", $"r-{Guid.NewGuid():N}"),
+            GrainId.Create(GrainType.Create("num"), GrainIdKeyExtensions.CreateIntegerKey(number, "ext")),
+            GrainId.Create(GrainType.Create("num"), GrainIdKeyExtensions.CreateIntegerKey(-number)),
+            GrainId.Create(GrainType.Create("guid"), GrainIdKeyExtensions.CreateGuidKey(Guid.NewGuid(), "x")),
+            GrainId.Create(GrainType.Create("guid"), GrainIdKeyExtensions.CreateGuidKey(Guid.NewGuid())),
+        ];
+
+        foreach (var key in keys)
+        {
+            // A row the provider wrote, moved on to version 2, is read by both alike.
+            var written = new GrainState<Probe>(new Probe { Text = "first" });
+            await provider.WriteStateAsync("read", key, written).WaitAsync(Bound, Cancel);
+            written.State = probe;
+            await provider.WriteStateAsync("read", key, written).WaitAsync(Bound, Cancel);
+
+            var ours = new GrainState<Probe>(new Probe { Text = "before" });
+            var theirs = new GrainState<Probe>(new Probe { Text = "before" });
+            await writer.ReadStateAsync("read", key, ours).WaitAsync(Bound, Cancel);
+            await provider.ReadStateAsync("read", key, theirs).WaitAsync(Bound, Cancel);
+            Assert.Equal((probe.Text, 11, "2", true), (ours.State!.Text, ours.State.Count, ours.ETag, ours.RecordExists));
+            Assert.Equal((theirs.State!.Text, theirs.State.Count, theirs.ETag, theirs.RecordExists), (ours.State.Text, ours.State.Count, ours.ETag, ours.RecordExists));
+
+            // The ETag read here is the one the provider's next write expects, and the reverse.
+            ours.State = new Probe { Text = "ours" };
+            await writer.WriteStateAsync("read", key, ours).WaitAsync(Bound, Cancel);
+            await provider.ReadStateAsync("read", key, theirs).WaitAsync(Bound, Cancel);
+            Assert.Equal(("ours", "3"), (theirs.State!.Text, theirs.ETag));
+            theirs.State = new Probe { Text = "theirs" };
+            await provider.WriteStateAsync("read", key, theirs).WaitAsync(Bound, Cancel);
+            await writer.ReadStateAsync("read", key, ours).WaitAsync(Bound, Cancel);
+            Assert.Equal(("theirs", "4", true), (ours.State!.Text, ours.ETag, ours.RecordExists));
+        }
+    }
+
+    [Fact]
+    public async Task AMissingRowOrOneWithoutPayloadReadsAsANewStateAsTheProviderReadsIt()
+    {
+        await using var writer = fixture.Writer(() => { });
+        var provider = fixture.Provider;
+
+        // No row: a new state from the activator, no ETag, no record; the state held before is dropped.
+        var missing = GrainId.Create("probe", $"n-{Guid.NewGuid():N}");
+        var ours = new GrainState<Probe>(new Probe { Text = "held", Count = 5 }) { ETag = "9", RecordExists = true };
+        var theirs = new GrainState<Probe>(new Probe { Text = "held", Count = 5 }) { ETag = "9", RecordExists = true };
+        await writer.ReadStateAsync("probe", missing, ours).WaitAsync(Bound, Cancel);
+        await provider.ReadStateAsync("probe", missing, theirs).WaitAsync(Bound, Cancel);
+        Assert.Equal(((string?)null, 0, (string?)null, false), (ours.State!.Text, ours.State.Count, ours.ETag, ours.RecordExists));
+        Assert.Equal((theirs.State!.Text, theirs.State.Count, theirs.ETag, theirs.RecordExists), (ours.State.Text, ours.State.Count, ours.ETag, ours.RecordExists));
+
+        // A row kept without a payload (the provider's clear without DeleteStateOnClear): a new state and no
+        // stored state, as the provider reads it, but the row's version as the ETag, so the next write updates it.
+        var empty = GrainId.Create("probe", $"e-{Guid.NewGuid():N}");
+        fixture.Execute(
+            "INSERT INTO GrainState (ServiceId, GrainType, GrainIdN0, GrainIdN1, GrainIdExtension, Payload, Version, ModifiedOn) " +
+            "VALUES ($s, 'probe', 0, 0, $e, NULL, 7, '2026-01-01T00:00:00.000Z')",
+            ("$s", fixture.ServiceId), ("$e", empty.Key.ToString()!));
+        ours = new GrainState<Probe>(new Probe { Text = "held" });
+        theirs = new GrainState<Probe>(new Probe { Text = "held" });
+        await writer.ReadStateAsync("probe", empty, ours).WaitAsync(Bound, Cancel);
+        await provider.ReadStateAsync("probe", empty, theirs).WaitAsync(Bound, Cancel);
+        Assert.Equal(((string?)null, "7", false), (ours.State!.Text, ours.ETag, ours.RecordExists));
+        Assert.Equal((theirs.State!.Text, theirs.ETag, theirs.RecordExists), (ours.State.Text, ours.ETag, ours.RecordExists));
+        ours.State = new Probe { Text = "refilled" };
+        await writer.WriteStateAsync("probe", empty, ours).WaitAsync(Bound, Cancel);
+        Assert.Equal(8, fixture.Row("probe", 0, 0, empty.Key.ToString()!)!.Value.Version);
+    }
+
+    [Fact]
+    public async Task AReadOnAKeptConnectionSeesTheLatestCommitOfAnyConnection()
+    {
+        await using var writer = fixture.Writer(() => { });
+        var provider = fixture.Provider;
+        var grainId = GrainId.Create("probe", $"v-{Guid.NewGuid():N}");
+        var state = new GrainState<Probe>(new Probe());
+
+        // The first read leaves its connection open and idle; every later read here runs on a kept one.
+        await writer.ReadStateAsync("probe", grainId, state).WaitAsync(Bound, Cancel);
+        Assert.False(state.RecordExists);
+        Assert.InRange(writer.IdleReaders, 1, SqliteBatchWriteGrainStorage.MaxIdleReaders);
+
+        for (var i = 1; i <= 6; i++)
+        {
+            // Alternately the provider's connections and the writer's queue move the row on; each read sees that write.
+            state.State = new Probe { Text = $"w{i}", Count = i };
+            await (i % 2 == 0 ? writer : provider).WriteStateAsync("probe", grainId, state).WaitAsync(Bound, Cancel);
+            var read = new GrainState<Probe>(new Probe());
+            await writer.ReadStateAsync("probe", grainId, read).WaitAsync(Bound, Cancel);
+            Assert.Equal(($"w{i}", i, i.ToString(System.Globalization.CultureInfo.InvariantCulture), true), (read.State!.Text, read.State.Count, read.ETag, read.RecordExists));
+        }
+
+        // And a delete: the next read finds nothing.
+        await writer.ClearStateAsync("probe", grainId, state).WaitAsync(Bound, Cancel);
+        var gone = new GrainState<Probe>(new Probe { Text = "held" });
+        await writer.ReadStateAsync("probe", grainId, gone).WaitAsync(Bound, Cancel);
+        Assert.Equal(((string?)null, (string?)null, false), (gone.State!.Text, gone.ETag, gone.RecordExists));
+    }
+
+    [Fact]
+    public async Task ConcurrentReadsBesideWritesEachSeeACommittedVersionAndKeepAtMostTheIdleLimitOpen()
+    {
+        const int Grains = 40;
+        const int Rounds = 5;
+        await using var writer = fixture.Writer(() => { });
+        var prefix = $"cr-{Guid.NewGuid():N}";
+        var states = Enumerable.Range(0, Grains).Select(i => new GrainState<Probe>(new Probe { Count = 0 })).ToArray();
+
+        // Each grain's writes and reads alternate, as a grain's do; the grains run at once.
+        await Task.WhenAll(Enumerable.Range(0, Grains).Select(i => Task.Run(
+            async () =>
+            {
+                var grainId = GrainId.Create("probe", $"{prefix}-{i}");
+                for (var round = 1; round <= Rounds; round++)
+                {
+                    states[i].State = new Probe { Text = $"{i}", Count = round };
+                    await writer.WriteStateAsync("probe", grainId, states[i]);
+                    var read = new GrainState<Probe>(new Probe());
+                    await writer.ReadStateAsync("probe", grainId, read);
+                    Assert.Equal(($"{i}", round, states[i].ETag), (read.State!.Text, read.State.Count, read.ETag));
+                }
+            },
+            Cancel))).WaitAsync(Bound, Cancel);
+
+        Assert.InRange(writer.IdleReaders, 1, SqliteBatchWriteGrainStorage.MaxIdleReaders);
+    }
+
+    [Fact]
+    public async Task AFailedReadIsUnavailableClosesItsConnectionAndTheNextReadWorks()
+    {
+        // A database of its own: the test takes its table away for a moment.
+        using var database = new TempDatabase();
+        var storageDatabase = StorageDatabase.Create(new StorageOptions { SqlitePath = database.Path }, Path.GetTempPath());
+        await storageDatabase.ApplySchemaAsync(Cancel);
+        await using var writer = fixture.Writer(() => { }, storageDatabase.ConnectionString);
+        var storage = new StorageErrorMappingGrainStorage(writer);
+        var grainId = GrainId.Create("probe", $"u-{Guid.NewGuid():N}");
+        var state = new GrainState<Probe>(new Probe { Text = "kept" });
+        await storage.WriteStateAsync("probe", grainId, state).WaitAsync(Bound, Cancel);
+        await storage.ReadStateAsync("probe", grainId, new GrainState<Probe>(new Probe())).WaitAsync(Bound, Cancel);
+        Assert.Equal(1, writer.IdleReaders);
+
+        Execute(database.Path, "ALTER TABLE GrainState RENAME TO GrainStateAway;");
+        var failed = new GrainState<Probe>(new Probe { Text = "held" });
+        var error = await Assert.ThrowsAsync<StorageUnavailableException>(() => storage.ReadStateAsync("probe", grainId, failed).WaitAsync(Bound, Cancel));
+        Assert.Equal("1", error.Code);
+        Assert.Contains("GrainState", error.Message, StringComparison.Ordinal);
+        Assert.Equal(("held", (string?)null, false), (failed.State!.Text, failed.ETag, failed.RecordExists));
+        Assert.Equal(0, writer.IdleReaders);
+
+        Execute(database.Path, "ALTER TABLE GrainStateAway RENAME TO GrainState;");
+        var read = new GrainState<Probe>(new Probe());
+        await storage.ReadStateAsync("probe", grainId, read).WaitAsync(Bound, Cancel);
+        Assert.Equal(("kept", "1", true), (read.State!.Text, read.ETag, read.RecordExists));
+        Assert.Equal(1, writer.IdleReaders);
+
+        static void Execute(string path, string sql)
+        {
+            using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = sql;
+            command.ExecuteNonQuery();
+        }
     }
 
     /// <summary>A state shape of the test's own, stored through the silo's serializer.</summary>
