@@ -20,7 +20,9 @@ public sealed partial class ClientSession : IDisposable
     private readonly Channel<Outgoing> _outbox;
     private readonly CancellationTokenSource _abort = new();
     private readonly RequestBudget _budget;
-    private readonly ITimer _authenticationTimer;
+
+    // Disposed once the socket authenticates, so that an idle logged-in socket keeps no timer for it.
+    private ITimer? _authenticationTimer;
     private ITimer? _closeDeadline;
     private int _closing;
     private volatile SessionLogin? _login;
@@ -308,7 +310,7 @@ public sealed partial class ClientSession : IDisposable
     }
 
     /// <summary>The socket registered, logged in or passed a token check: the authentication deadline no longer applies.</summary>
-    public void Authenticated() => _authenticationTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    public void Authenticated() => Interlocked.Exchange(ref _authenticationTimer, null)?.Dispose();
 
     public void Abort()
     {
@@ -318,7 +320,7 @@ public sealed partial class ClientSession : IDisposable
 
     public void Dispose()
     {
-        _authenticationTimer.Dispose();
+        Interlocked.Exchange(ref _authenticationTimer, null)?.Dispose();
         _closeDeadline?.Dispose();
         lock (_deadlineLock)
         {
@@ -569,7 +571,8 @@ public sealed partial class ClientSession : IDisposable
 
     private void OnAuthenticationTimeout()
     {
-        if (Volatile.Read(ref _closing) != 0)
+        // A callback already on its way when the socket authenticated (and disposed the timer) does nothing.
+        if (Volatile.Read(ref _closing) != 0 || Volatile.Read(ref _authenticationTimer) is null)
         {
             return;
         }
