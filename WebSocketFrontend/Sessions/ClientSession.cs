@@ -531,25 +531,30 @@ public sealed partial class ClientSession : IDisposable
     {
         try
         {
-            await foreach (var item in _outbox.Reader.ReadAllAsync(_abort.Token))
+            // The reader's own wait rather than ReadAllAsync: an idle socket then keeps no enumerator while it waits.
+            var reader = _outbox.Reader;
+            while (await reader.WaitToReadAsync(_abort.Token))
             {
-                if (item.Frame is null)
+                while (reader.TryRead(out var item))
                 {
-                    await _transport.CloseAsync(item.CloseStatus, item.CloseDescription!, _abort.Token);
-                    break;
-                }
+                    if (item.Frame is null)
+                    {
+                        await _transport.CloseAsync(item.CloseStatus, item.CloseDescription!, _abort.Token);
+                        return;
+                    }
 
-                if (item.Delivery is { } delivery && !delivery.TryClaim())
-                {
-                    // Withdrawn by its deliverer, which told the mailbox it would not be written.
+                    if (item.Delivery is { } delivery && !delivery.TryClaim())
+                    {
+                        // Withdrawn by its deliverer, which told the mailbox it would not be written.
+                        Release(item.Frame.Length);
+                        item.Written?.TrySetResult(false);
+                        continue;
+                    }
+
+                    await _transport.SendAsync(item.Frame, _abort.Token);
                     Release(item.Frame.Length);
-                    item.Written?.TrySetResult(false);
-                    continue;
+                    item.Written?.TrySetResult(true);
                 }
-
-                await _transport.SendAsync(item.Frame, _abort.Token);
-                Release(item.Frame.Length);
-                item.Written?.TrySetResult(true);
             }
         }
         catch (Exception ex) when (ex is ConnectionLostException or OperationCanceledException or ObjectDisposedException)
