@@ -11,16 +11,18 @@ namespace Grains;
 /// </summary>
 internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int segmentSize)
 {
-    private readonly SortedDictionary<int, GrainState<QueueSegment>> _segments = [];
+    // Both made when the first segment or the first client's response comes, and dropped when the
+    // queue empties: most mailboxes, an idle logged-in client's among them, hold nothing.
+    private SortedDictionary<int, GrainState<QueueSegment>>? _segments;
 
     // What each sending client has queued here, kept as responses come and go, so the per-sender
     // quota costs a lookup instead of a walk of the queue.
-    private readonly Dictionary<int, (int Count, long Bytes)> _bySender = [];
+    private Dictionary<int, (int Count, long Bytes)>? _bySender;
 
     public int Count { get; private set; }
 
     /// <summary>Segments held in memory (those that still hold responses, and the tail).</summary>
-    public int SegmentCount => _segments.Count;
+    public int SegmentCount => _segments?.Count ?? 0;
 
     public long Bytes { get; private set; }
 
@@ -31,19 +33,19 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
     public long ClientSentBytes { get; private set; }
 
     /// <summary>Every queued response, oldest first.</summary>
-    public IEnumerable<StoredResponse> Items => _segments.Values.SelectMany(s => s.State!.Items);
+    public IEnumerable<StoredResponse> Items => _segments is null ? [] : _segments.Values.SelectMany(s => s.State!.Items);
 
     /// <summary>Reads the segments the header names, dropping what lies below its head.</summary>
     public async Task LoadAsync(ClientIdState header)
     {
-        _segments.Clear();
+        _segments = null;
         foreach (var number in header.Segments)
         {
             var segment = new GrainState<QueueSegment>(new QueueSegment());
             await storage.ReadStateAsync(Name(number), owner, segment);
             segment.State ??= new QueueSegment();
             segment.State!.Items.RemoveAll(i => i.Seq < header.Head);
-            _segments[number] = segment;
+            (_segments ??= [])[number] = segment;
         }
 
         Recount();
@@ -69,7 +71,7 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
             return true;
         }
 
-        var (count, senderBytes) = _bySender.GetValueOrDefault(sender);
+        var (count, senderBytes) = _bySender?.GetValueOrDefault(sender) ?? default;
         return count + 1 <= options.PerSenderResponses
             && senderBytes + bytes <= options.PerSenderBytes
             && ClientSentCount + 1 <= options.ClientSentResponses
@@ -79,7 +81,7 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
     /// <summary>The segment the next response goes into, or null when a new one must be started.</summary>
     public int? TailWithRoom()
     {
-        if (_segments.Count == 0)
+        if (_segments is not { Count: > 0 })
         {
             return null;
         }
@@ -91,6 +93,7 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
     /// <summary>Appends to segment <paramref name="number"/> (new or the tail) and writes that segment alone.</summary>
     public async Task AppendAsync(int number, StoredResponse item)
     {
+        _segments ??= [];
         if (!_segments.TryGetValue(number, out var segment))
         {
             segment = new GrainState<QueueSegment>(new QueueSegment());
@@ -107,7 +110,7 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
             segment.State!.Items.RemoveAt(segment.State!.Items.Count - 1);
             if (segment.State!.Items.Count == 0 && segment.ETag is null)
             {
-                _segments.Remove(number);
+                RemoveSegment(number);
             }
 
             throw;
@@ -119,8 +122,9 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
     }
 
     /// <summary>The segments that hold nothing above <paramref name="upTo"/>: they can go once the header no longer names them.</summary>
-    public IReadOnlyList<int> SegmentsEmptiedBy(long upTo) =>
-        [.. _segments.Where(s => s.Value.State!.Items.All(i => i.Seq <= upTo)).Select(s => s.Key)];
+    public IReadOnlyList<int> SegmentsEmptiedBy(long upTo) => _segments is null
+        ? []
+        : [.. _segments.Where(s => s.Value.State!.Items.All(i => i.Seq <= upTo)).Select(s => s.Key)];
 
     /// <summary>
     /// Drops responses up to <paramref name="upTo"/> from memory and deletes the given segment rows;
@@ -128,7 +132,7 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
     /// </summary>
     public async Task<bool> RemoveAsync(long upTo, IReadOnlyList<int> emptied, Action<Exception> onDeleteFailed)
     {
-        foreach (var segment in _segments.Values)
+        foreach (var segment in _segments?.Values ?? Enumerable.Empty<GrainState<QueueSegment>>())
         {
             foreach (var item in segment.State!.Items.TakeWhile(i => i.Seq <= upTo))
             {
@@ -143,10 +147,15 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
         var deleted = true;
         foreach (var number in emptied)
         {
-            if (_segments.Remove(number, out var segment))
+            if (_segments is not null && _segments.Remove(number, out var segment))
             {
                 deleted &= await DeleteQuietlyAsync(number, segment, onDeleteFailed);
             }
+        }
+
+        if (_segments is { Count: 0 })
+        {
+            _segments = null;
         }
 
         return deleted;
@@ -155,12 +164,12 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
     /// <summary>Deletes every segment row.</summary>
     public async Task DeleteAllAsync(Action<Exception> onDeleteFailed)
     {
-        foreach (var (number, segment) in _segments)
+        foreach (var (number, segment) in _segments ?? [])
         {
             await DeleteQuietlyAsync(number, segment, onDeleteFailed);
         }
 
-        _segments.Clear();
+        _segments = null;
         Recount();
     }
 
@@ -191,13 +200,22 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
         }
     }
 
+    private void RemoveSegment(int number)
+    {
+        _segments!.Remove(number);
+        if (_segments.Count == 0)
+        {
+            _segments = null;
+        }
+    }
+
     private void Recount()
     {
         Count = 0;
         Bytes = 0;
         ClientSentCount = 0;
         ClientSentBytes = 0;
-        _bySender.Clear();
+        _bySender = null;
         foreach (var item in Items)
         {
             Count++;
@@ -216,11 +234,16 @@ internal sealed class ResponseQueue(IGrainStorage storage, GrainId owner, int se
         var bytes = PayloadBytes(item.Payload);
         ClientSentCount += sign;
         ClientSentBytes += sign * bytes;
+        _bySender ??= [];
         var (count, senderBytes) = _bySender.GetValueOrDefault(sender);
         count += sign;
         if (count == 0)
         {
             _bySender.Remove(sender);
+            if (_bySender.Count == 0)
+            {
+                _bySender = null;
+            }
         }
         else
         {

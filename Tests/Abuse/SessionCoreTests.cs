@@ -102,6 +102,33 @@ public sealed class SessionCoreTests
         Assert.Equal(CloseReason.Normal, transport.ClosedWith);
     }
 
+    [Fact]
+    public async Task AnAuthenticatedSessionKeepsNoAuthenticationTimerAndStaysOpenPastTheDeadline()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var time = new TimerCountingTimeProvider(new FakeTimeProvider());
+        var options = new ProtocolOptions();
+        var (_, services, _) = new FakeGrains().Frontend(Microsoft.Extensions.Options.Options.Create(options), time);
+        var transport = new MemoryTransport();
+        using var session = new ClientSession(transport, services);
+        var running = session.RunAsync(ct);
+        Assert.Equal(1, time.LiveTimers);
+
+        session.Authenticated();
+        Assert.Equal(0, time.LiveTimers);
+        session.Authenticated();
+        Assert.Equal(0, time.LiveTimers);
+
+        time.Inner.Advance(options.AuthenticationTimeout * 2);
+        transport.Hand(Body("""{"action":"ping","requestId":1}"""), context: 3L);
+        Assert.Equal("""ack 3:{"action":"pinged","requestId":1,"parameters":{}}.""", await transport.NextFrameAsync());
+        Assert.Null(transport.ClosedWith);
+
+        transport.Hand(InboundMessage.Closed);
+        await running.WaitAsync(TimeSpan.FromMinutes(1), ct);
+        Assert.Equal(CloseReason.Normal, transport.ClosedWith);
+    }
+
     private static (MemoryTransport Transport, ClientSession Session, Task Running) Start()
     {
         var options = Microsoft.Extensions.Options.Options.Create(new ProtocolOptions());
@@ -137,6 +164,53 @@ public sealed class SessionCoreTests
             buffer.Write(Encoding.UTF8.GetBytes(context is long ack ? $"ack {ack}:" : "event:"));
 
         public override void WriteEnd(IBufferWriter<byte> buffer, object? context) => buffer.Write("."u8);
+    }
+
+    /// <summary>A fake clock that counts the timers made from it and not yet disposed.</summary>
+    private sealed class TimerCountingTimeProvider(FakeTimeProvider inner) : TimeProvider
+    {
+        private int _live;
+
+        public FakeTimeProvider Inner => inner;
+
+        public int LiveTimers => Volatile.Read(ref _live);
+
+        public override DateTimeOffset GetUtcNow() => inner.GetUtcNow();
+
+        public override long GetTimestamp() => inner.GetTimestamp();
+
+        public override long TimestampFrequency => inner.TimestampFrequency;
+
+        public override TimeZoneInfo LocalTimeZone => inner.LocalTimeZone;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            Interlocked.Increment(ref _live);
+            return new CountedTimer(inner.CreateTimer(callback, state, dueTime, period), this);
+        }
+
+        private sealed class CountedTimer(ITimer timer, TimerCountingTimeProvider owner) : ITimer
+        {
+            private int _disposed;
+
+            public bool Change(TimeSpan dueTime, TimeSpan period) => timer.Change(dueTime, period);
+
+            public void Dispose()
+            {
+                if (Interlocked.Exchange(ref _disposed, 1) == 0)
+                {
+                    Interlocked.Decrement(ref owner._live);
+                }
+
+                timer.Dispose();
+            }
+
+            public ValueTask DisposeAsync()
+            {
+                Dispose();
+                return default;
+            }
+        }
     }
 
     /// <summary>A transport in memory: the test hands messages in and reads the frames written.</summary>

@@ -22,7 +22,9 @@ public sealed partial class ClientSession : IDisposable
     private readonly Channel<Outgoing> _outbox;
     private readonly CancellationTokenSource _abort = new();
     private readonly RequestBudget _budget;
-    private readonly ITimer _authenticationTimer;
+
+    // Disposed once the socket authenticates, so that an idle logged-in socket keeps no timer for it.
+    private ITimer? _authenticationTimer;
     private ITimer? _closeDeadline;
     private int _closing;
     private volatile SessionLogin? _login;
@@ -451,7 +453,7 @@ public sealed partial class ClientSession : IDisposable
     }
 
     /// <summary>The socket registered, logged in or passed a token check: the authentication deadline no longer applies.</summary>
-    public void Authenticated() => _authenticationTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    public void Authenticated() => Interlocked.Exchange(ref _authenticationTimer, null)?.Dispose();
 
     public void Abort()
     {
@@ -461,7 +463,7 @@ public sealed partial class ClientSession : IDisposable
 
     public void Dispose()
     {
-        _authenticationTimer.Dispose();
+        Interlocked.Exchange(ref _authenticationTimer, null)?.Dispose();
         _closeDeadline?.Dispose();
         lock (_deadlineLock)
         {
@@ -672,25 +674,30 @@ public sealed partial class ClientSession : IDisposable
     {
         try
         {
-            await foreach (var item in _outbox.Reader.ReadAllAsync(_abort.Token))
+            // The reader's own wait rather than ReadAllAsync: an idle socket then keeps no enumerator while it waits.
+            var reader = _outbox.Reader;
+            while (await reader.WaitToReadAsync(_abort.Token))
             {
-                if (item.Frame is null)
+                while (reader.TryRead(out var item))
                 {
-                    await _transport.CloseAsync(item.CloseStatus, item.CloseDescription!, _abort.Token);
-                    break;
-                }
+                    if (item.Frame is null)
+                    {
+                        await _transport.CloseAsync(item.CloseStatus, item.CloseDescription!, _abort.Token);
+                        return;
+                    }
 
-                if (item.Delivery is { } delivery && !delivery.TryClaim())
-                {
-                    // Withdrawn by its deliverer, which told the mailbox it would not be written.
+                    if (item.Delivery is { } delivery && !delivery.TryClaim())
+                    {
+                        // Withdrawn by its deliverer, which told the mailbox it would not be written.
+                        Release(item.Frame.Length);
+                        item.Written?.TrySetResult(false);
+                        continue;
+                    }
+
+                    await _transport.SendAsync(item.Frame, _abort.Token);
                     Release(item.Frame.Length);
-                    item.Written?.TrySetResult(false);
-                    continue;
+                    item.Written?.TrySetResult(true);
                 }
-
-                await _transport.SendAsync(item.Frame, _abort.Token);
-                Release(item.Frame.Length);
-                item.Written?.TrySetResult(true);
             }
         }
         catch (Exception ex) when (ex is ConnectionLostException or OperationCanceledException or ObjectDisposedException)
@@ -712,7 +719,8 @@ public sealed partial class ClientSession : IDisposable
 
     private void OnAuthenticationTimeout()
     {
-        if (Volatile.Read(ref _closing) != 0)
+        // A callback already on its way when the socket authenticated (and disposed the timer) does nothing.
+        if (Volatile.Read(ref _closing) != 0 || Volatile.Read(ref _authenticationTimer) is null)
         {
             return;
         }

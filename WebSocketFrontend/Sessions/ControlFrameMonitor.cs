@@ -79,12 +79,12 @@ public sealed class ControlFrameMonitor
         {
             var monitor = new ControlFrameMonitor();
             context.Features.Set(monitor);
-            if (upgrade is not null)
+            // Only the feature the WebSocket will come from is wrapped: the other wrapper would live as long as the socket for nothing.
+            if (upgrade is { IsUpgradableRequest: true })
             {
                 context.Features.Set<IHttpUpgradeFeature>(new MonitoredUpgrade(upgrade, monitor));
             }
-
-            if (connect is not null)
+            else if (connect is not null)
             {
                 context.Features.Set<IHttpExtendedConnectFeature>(new MonitoredConnect(connect, monitor));
             }
