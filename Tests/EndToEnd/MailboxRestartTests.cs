@@ -53,6 +53,34 @@ public sealed class MailboxRestartTests
         Assert.Empty((await last.RequestAsync("login", new { token, ack = true })).Parameters().GetProperty("queue").EnumerateArray());
     }
 
+    [Fact]
+    public async Task AnAcknowledgementBetweenAMailboxRestartAndTheNextRenewalIsTakenAndTheLoginStays()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
+        using var database = new TempDatabase();
+        await using var server = await GatewayServer.StartAsync(database.Path, time: clock);
+        using var api = new ApiClient(server.HttpUri);
+        await using var client = await WsClient.ConnectAsync(server.WebSocketUri);
+        var (token, id) = await client.RegisterAsync(new { name = "acknowledging at once" });
+        Assert.Empty((await client.RequestAsync("login", new { token, ack = true })).Parameters().GetProperty("queue").EnumerateArray());
+        var first = await PostAsync(api, id, "1", "online");
+        Assert.Equal(first, SeqOf(await client.NextPushAsync()));
+
+        // The clock does not move: the new activation has not heard from the login when the acknowledgement comes.
+        await DeactivateAllAsync(server);
+        var acked = await client.RequestAsync("ack", new { upTo = first });
+        Assert.Equal("acked", acked.Action());
+        Assert.Equal(first, acked.Parameters().GetProperty("upTo").GetInt64());
+
+        // Still logged in, and pushed to: the acknowledgement re-attached the login.
+        var second = await PostAsync(api, id, "2", "online");
+        Assert.Equal(second, SeqOf(await client.NextPushAsync()));
+
+        await using var next = await WsClient.ConnectAsync(server.WebSocketUri);
+        var logged = await next.RequestAsync("login", new { token, ack = true });
+        Assert.Equal([second], logged.Parameters().GetProperty("queue").EnumerateArray().Select(r => r.GetProperty("seq").GetInt64()));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -229,7 +229,9 @@ public sealed partial class RequestHandler(
             throw ProtocolException.BadRequest("'ack' needs a login with \"ack\": true.");
         }
 
-        if (!await grains.Grain<IClientIdGrain>(login.ClientId).Acknowledge(session.Id, upTo))
+        var mailbox = grains.Grain<IClientIdGrain>(login.ClientId);
+        if (!await mailbox.Acknowledge(session.Id, upTo)
+            && (!await session.ReattachAsync(login) || !await mailbox.Acknowledge(session.Id, upTo)))
         {
             throw NotLoggedIn();
         }
