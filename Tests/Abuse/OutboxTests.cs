@@ -128,12 +128,9 @@ public sealed class OutboxTests
     public async Task PushesNotTakenWithinTheirTimeoutsAreReportedAsNotWrittenEachAtItsDeadline()
     {
         var ct = TestContext.Current.CancellationToken;
-        var options = Microsoft.Extensions.Options.Options.Create(new WebSocketFrontend.Protocol.ProtocolOptions());
-        var grains = new FakeGrains();
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
-        var (_, services, _) = grains.Frontend(options, time);
-        using var socket = System.Net.WebSockets.WebSocket.CreateFromStream(Stream.Null, new System.Net.WebSockets.WebSocketCreationOptions { IsServer = true });
-        using var session = new ClientSession(new WebSocketTransport(socket, services), services);
+        using var unread = UnreadSession(time);
+        var session = unread.Session;
 
         var watched = session.DeliverAsync([new byte[10]], TimeSpan.FromSeconds(5)).AsTask();
         var other = session.DeliverAsync([new byte[10]], TimeSpan.FromSeconds(2)).AsTask();
@@ -160,12 +157,9 @@ public sealed class OutboxTests
     public async Task APushOverlappingOneStillWaitingInTheOutboxIsReportedAsNotWrittenAndQueuesNothing()
     {
         var ct = TestContext.Current.CancellationToken;
-        var options = Microsoft.Extensions.Options.Options.Create(new WebSocketFrontend.Protocol.ProtocolOptions());
-        var grains = new FakeGrains();
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
-        var (_, services, _) = grains.Frontend(options, time);
-        using var socket = System.Net.WebSockets.WebSocket.CreateFromStream(Stream.Null, new System.Net.WebSockets.WebSocketCreationOptions { IsServer = true });
-        using var session = new ClientSession(new WebSocketTransport(socket, services), services);
+        using var unread = UnreadSession(time);
+        var session = unread.Session;
 
         var waiting = session.DeliverResponsesAsync([Response(1), Response(2)], TimeSpan.FromSeconds(5)).AsTask();
         Assert.False(waiting.IsCompleted);
@@ -193,5 +187,23 @@ public sealed class OutboxTests
         }));
 
         Assert.Contains("OutboxBytes", refused.ToString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>A session on a socket nobody reads, with no send loop running: nothing leaves its outbox.</summary>
+    private static UnreadSessionScope UnreadSession(TimeProvider time)
+    {
+        var options = Microsoft.Extensions.Options.Options.Create(new WebSocketFrontend.Protocol.ProtocolOptions());
+        var (_, services, _) = new FakeGrains().Frontend(options, time);
+        var socket = System.Net.WebSockets.WebSocket.CreateFromStream(Stream.Null, new System.Net.WebSockets.WebSocketCreationOptions { IsServer = true });
+        return new UnreadSessionScope(socket, new ClientSession(new WebSocketTransport(socket, services), services));
+    }
+
+    private sealed record UnreadSessionScope(System.Net.WebSockets.WebSocket Socket, ClientSession Session) : IDisposable
+    {
+        public void Dispose()
+        {
+            Session.Dispose();
+            Socket.Dispose();
+        }
     }
 }

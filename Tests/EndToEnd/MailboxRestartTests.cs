@@ -23,16 +23,8 @@ public sealed class MailboxRestartTests
     [Fact]
     public async Task AnAckModeLoginWhoseMailboxRestartsGetsNoSeqTwiceAndTheNextLoginGetsWhatItDidNotAcknowledge()
     {
-        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
-        using var database = new TempDatabase();
-        await using var server = await GatewayServer.StartAsync(database.Path, time: clock);
-        using var api = new ApiClient(server.HttpUri);
-        await using var client = await WsClient.ConnectAsync(server.WebSocketUri);
-        var (token, id) = await client.RegisterAsync(new { name = "acknowledging" });
-        Assert.Empty((await client.RequestAsync("login", new { token, ack = true })).Parameters().GetProperty("queue").EnumerateArray());
-
-        var first = await PostAsync(api, id, "1", "online");
-        Assert.Equal(first, SeqOf(await client.NextPushAsync()));
+        await using var login = await AckLogin.StartAsync("acknowledging");
+        var (clock, server, api, client, token, id, first) = login;
 
         // The new activation knows only the stored queue, where the unacknowledged first response still is.
         await DeactivateAllAsync(server);
@@ -56,15 +48,8 @@ public sealed class MailboxRestartTests
     [Fact]
     public async Task AnAcknowledgementBetweenAMailboxRestartAndTheNextRenewalIsTakenAndTheLoginStays()
     {
-        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
-        using var database = new TempDatabase();
-        await using var server = await GatewayServer.StartAsync(database.Path, time: clock);
-        using var api = new ApiClient(server.HttpUri);
-        await using var client = await WsClient.ConnectAsync(server.WebSocketUri);
-        var (token, id) = await client.RegisterAsync(new { name = "acknowledging at once" });
-        Assert.Empty((await client.RequestAsync("login", new { token, ack = true })).Parameters().GetProperty("queue").EnumerateArray());
-        var first = await PostAsync(api, id, "1", "online");
-        Assert.Equal(first, SeqOf(await client.NextPushAsync()));
+        await using var login = await AckLogin.StartAsync("acknowledging at once");
+        var (_, server, api, client, token, id, first) = login;
 
         // The clock does not move: the new activation has not heard from the login when the acknowledgement comes.
         await DeactivateAllAsync(server);
@@ -111,6 +96,64 @@ public sealed class MailboxRestartTests
 
         var later = await PostAsync(api, id, "\"later\"", "online");
         Assert.Equal(later, SeqOf(await client.NextPushAsync()));
+    }
+
+    /// <summary>A gateway on a fake clock, and one client logged in with acknowledgements that has been pushed its first response.</summary>
+    private sealed class AckLogin : IAsyncDisposable
+    {
+        private readonly TempDatabase _database;
+
+        private AckLogin(FakeTimeProvider clock, TempDatabase database, GatewayServer server, ApiClient api, WsClient client)
+        {
+            (Clock, _database, Server, Api, Client) = (clock, database, server, api, client);
+        }
+
+        public FakeTimeProvider Clock { get; }
+
+        public GatewayServer Server { get; }
+
+        public ApiClient Api { get; }
+
+        public WsClient Client { get; }
+
+        public string Token { get; private set; } = "";
+
+        public int Id { get; private set; }
+
+        /// <summary>The seq of the first response, pushed to the login and not acknowledged.</summary>
+        public long First { get; private set; }
+
+        public static async Task<AckLogin> StartAsync(string name)
+        {
+            var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
+            var database = new TempDatabase();
+            var server = await GatewayServer.StartAsync(database.Path, time: clock);
+            var login = new AckLogin(clock, database, server, new ApiClient(server.HttpUri), await WsClient.ConnectAsync(server.WebSocketUri));
+            try
+            {
+                (login.Token, login.Id) = await login.Client.RegisterAsync(new { name });
+                Assert.Empty((await login.Client.RequestAsync("login", new { token = login.Token, ack = true })).Parameters().GetProperty("queue").EnumerateArray());
+                login.First = await PostAsync(login.Api, login.Id, "1", "online");
+                Assert.Equal(login.First, SeqOf(await login.Client.NextPushAsync()));
+                return login;
+            }
+            catch
+            {
+                await login.DisposeAsync();
+                throw;
+            }
+        }
+
+        public void Deconstruct(out FakeTimeProvider clock, out GatewayServer server, out ApiClient api, out WsClient client, out string token, out int id, out long first) =>
+            (clock, server, api, client, token, id, first) = (Clock, Server, Api, Client, Token, Id, First);
+
+        public async ValueTask DisposeAsync()
+        {
+            await Client.DisposeAsync();
+            Api.Dispose();
+            await Server.DisposeAsync();
+            _database.Dispose();
+        }
     }
 
     private static async Task<long> PostAsync(ApiClient api, int id, string payload, string delivered)
