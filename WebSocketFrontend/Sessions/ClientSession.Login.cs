@@ -125,22 +125,13 @@ public sealed partial class ClientSession
     /// <summary>
     /// Renews <paramref name="login"/> at once, as the next renewal would: a mailbox that restarted (its silo died,
     /// or it was collected) knows no session until then, and refuses the login's acknowledgements meanwhile. True
-    /// when the mailbox holds the login again; false when another login took over, which then ends this one.
+    /// when the mailbox holds the login again; false when it does not (another login took over, or the client is
+    /// gone), which this leaves to the next renewal to act on, so that a refused request changes nothing here.
     /// </summary>
-    public async Task<bool> ReattachAsync(SessionLogin login)
+    public Task<bool> ReattachAsync(SessionLogin login)
     {
         ArgumentNullException.ThrowIfNull(login);
-        if (await _services.Grains.Grain<IClientIdGrain>(login.ClientId).Renew(login.Registration, _services.SessionValidity, DeliveredUpTo))
-        {
-            return true;
-        }
-
-        if (_login == login)
-        {
-            LoggedOutByMailbox("takeover");
-        }
-
-        return false;
+        return _services.Grains.Grain<IClientIdGrain>(login.ClientId).Renew(login.Registration, _services.SessionValidity, DeliveredUpTo);
     }
 
     /// <summary>The connection ended: its login, if any, is forgotten by the mailbox and the directory.</summary>
