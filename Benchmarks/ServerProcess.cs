@@ -13,6 +13,10 @@ namespace Benchmarks;
 public sealed class ServerProcess : IAsyncDisposable
 {
     private static readonly TimeSpan _startTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>Starts of one server, each on fresh ports, before a server that exits while starting fails the run.</summary>
+    private const int StartAttempts = 3;
+
     private static readonly TimeSpan _stopTimeout = TimeSpan.FromSeconds(15);
 
     private readonly Process _process;
@@ -44,7 +48,40 @@ public sealed class ServerProcess : IAsyncDisposable
     /// pipeline thousands of requests per second on a few sockets) and the per-address budgets off
     /// (every simulated device connects and registers from 127.0.0.1).
     /// </summary>
-    public static Task<ServerProcess> StartGatewayAsync(string gatewayDll, string dataDirectory, CancellationToken cancellationToken)
+    public static Task<ServerProcess> StartGatewayAsync(string gatewayDll, string dataDirectory, CancellationToken cancellationToken) =>
+        OnFreshPortsAsync(() => StartGatewayOnceAsync(gatewayDll, dataDirectory, cancellationToken));
+
+    /// <summary>Starts the ceiling server (<see cref="Ceiling.CeilingServer"/>) from this assembly.</summary>
+    public static Task<ServerProcess> StartCeilingAsync(CancellationToken cancellationToken) =>
+        OnFreshPortsAsync(() =>
+        {
+            var port = FreePort();
+            var self = typeof(ServerProcess).Assembly.Location;
+            return StartAsync("ceiling", [self, "ceiling", "--port", Invariant(port)], port, "/health", cancellationToken);
+        });
+
+    /// <summary>
+    /// A port found free is only free until the server binds it: another process (a second suite on the machine, or
+    /// the outgoing sockets of a load run, which take ports from the same range) can take it first, and the server
+    /// then exits while starting. It is started again on fresh ports, at most <see cref="StartAttempts"/> times in
+    /// all, so that a server that cannot start at all still fails the run.
+    /// </summary>
+    private static async Task<ServerProcess> OnFreshPortsAsync(Func<Task<ServerProcess>> start)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await start();
+            }
+            catch (ServerExitedException) when (attempt < StartAttempts)
+            {
+                // Fresh ports on the next attempt.
+            }
+        }
+    }
+
+    private static Task<ServerProcess> StartGatewayOnceAsync(string gatewayDll, string dataDirectory, CancellationToken cancellationToken)
     {
         var port = FreePort();
         var root = Path.GetDirectoryName(Path.GetFullPath(gatewayDll))!;
@@ -71,13 +108,6 @@ public sealed class ServerProcess : IAsyncDisposable
         return StartAsync("gateway", arguments, port, "/health/ready", cancellationToken);
     }
 
-    /// <summary>Starts the ceiling server (<see cref="Ceiling.CeilingServer"/>) from this assembly.</summary>
-    public static Task<ServerProcess> StartCeilingAsync(CancellationToken cancellationToken)
-    {
-        var port = FreePort();
-        var self = typeof(ServerProcess).Assembly.Location;
-        return StartAsync("ceiling", [self, "ceiling", "--port", Invariant(port)], port, "/health", cancellationToken);
-    }
 
     /// <summary>Resident memory of the process now, in bytes (VmRSS in /proc/PID/status).</summary>
     public long ResidentBytes() => ProcessStats.ResidentBytes(_process.Id);
@@ -198,7 +228,7 @@ public sealed class ServerProcess : IAsyncDisposable
         {
             if (_process.HasExited)
             {
-                throw new InvalidOperationException($"{Name} exited with code {_process.ExitCode} while starting.");
+                throw new ServerExitedException($"{Name} exited with code {_process.ExitCode} while starting.");
             }
 
             try
@@ -245,3 +275,6 @@ public sealed class ServerProcess : IAsyncDisposable
         kill?.WaitForExit(5000);
     }
 }
+
+/// <summary>A server the tool started exited before it was ready.</summary>
+public sealed class ServerExitedException(string message) : InvalidOperationException(message);

@@ -32,6 +32,23 @@ public sealed class BenchmarkSmokeTests
     }
 
     [Fact]
+    public async Task AServerThatCannotStartFailsTheRunAfterItsAttempts()
+    {
+        // The tool's own assembly in the gateway's place: it refuses the gateway's command line and exits at once, every time.
+        var notAGateway = typeof(ServerProcess).Assembly.Location;
+        var data = Directory.CreateTempSubdirectory("gateway-start-").FullName;
+        try
+        {
+            var failed = await Assert.ThrowsAsync<ServerExitedException>(() => ServerProcess.StartGatewayAsync(notAGateway, data, TestContext.Current.CancellationToken));
+            Assert.StartsWith("gateway exited with code ", failed.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
     public void ASendersLogInOtherThanYesOrNoIsRefused()
     {
         Assert.False(BenchmarkOptions.TryParse(["online-delivery", "--senders-log-in", "maybe"], out _, out var problem));
