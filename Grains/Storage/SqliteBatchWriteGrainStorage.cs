@@ -533,22 +533,14 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
     {
         private readonly SqliteConnection _connection;
         private readonly SqliteCommand _command;
-        private readonly SqliteParameter _serviceId;
-        private readonly SqliteParameter _grainType;
-        private readonly SqliteParameter _n0;
-        private readonly SqliteParameter _n1;
-        private readonly SqliteParameter _extension;
+        private readonly KeyParameters _key;
 
         private ReadStatement(SqliteConnection connection)
         {
             _connection = connection;
             _command = connection.CreateCommand();
             _command.CommandText = ReadText;
-            _serviceId = _command.Parameters.Add("@ServiceId", SqliteType.Text);
-            _grainType = _command.Parameters.Add("@GrainTypeString", SqliteType.Text);
-            _n0 = _command.Parameters.Add("@GrainIdN0", SqliteType.Integer);
-            _n1 = _command.Parameters.Add("@GrainIdN1", SqliteType.Integer);
-            _extension = _command.Parameters.Add("@GrainIdExtensionString", SqliteType.Text);
+            _key = new KeyParameters(_command);
         }
 
         public static ReadStatement Open(string connectionString)
@@ -571,11 +563,7 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
         /// <summary>The row of <paramref name="key"/> as (Payload, Version), or null when there is none.</summary>
         public (byte[]? Payload, long Version)? Run(GrainKey key)
         {
-            _serviceId.Value = key.ServiceId;
-            _grainType.Value = key.GrainType;
-            _n0.Value = key.N0;
-            _n1.Value = key.N1;
-            _extension.Value = key.Extension;
+            _key.Set(key);
 
             // Disposing the reader resets the statement, which ends its read transaction: the next run reads the latest commit.
             using var reader = _command.ExecuteReader(System.Data.CommandBehavior.SingleRow);
@@ -597,16 +585,16 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
     /// <summary>The long-lived connection and its three statements, prepared once and run with new values for each write.</summary>
     private sealed class Statements : IDisposable
     {
-        private readonly SqliteCommand _insert;
-        private readonly SqliteCommand _update;
-        private readonly SqliteCommand _delete;
+        private readonly WriteStatement _insert;
+        private readonly WriteStatement _update;
+        private readonly WriteStatement _delete;
 
         private Statements(SqliteConnection connection)
         {
             Connection = connection;
-            _insert = Create(InsertText, withPayload: true, withVersion: false);
-            _update = Create(UpdateText, withPayload: true, withVersion: true);
-            _delete = Create(DeleteText, withPayload: false, withVersion: true);
+            _insert = new WriteStatement(connection, InsertText, withPayload: true, withVersion: false);
+            _update = new WriteStatement(connection, UpdateText, withPayload: true, withVersion: true);
+            _delete = new WriteStatement(connection, DeleteText, withPayload: false, withVersion: true);
         }
 
         public SqliteConnection Connection { get; }
@@ -636,30 +624,13 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
         /// <summary>Runs one write's statement; its returned version, or null when the version did not match.</summary>
         public long? Run(PendingWrite write, SqliteTransaction transaction)
         {
-            var command = write.Operation switch
+            var statement = write.Operation switch
             {
                 Operation.Insert => _insert,
                 Operation.Update => _update,
                 _ => _delete,
             };
-            command.Transaction = transaction;
-            var parameters = command.Parameters;
-            parameters["@ServiceId"].Value = write.Key.ServiceId;
-            parameters["@GrainTypeString"].Value = write.Key.GrainType;
-            parameters["@GrainIdN0"].Value = write.Key.N0;
-            parameters["@GrainIdN1"].Value = write.Key.N1;
-            parameters["@GrainIdExtensionString"].Value = write.Key.Extension;
-            if (write.Operation != Operation.Delete)
-            {
-                parameters["@PayloadBinary"].Value = write.Payload;
-            }
-
-            if (write.Operation != Operation.Insert)
-            {
-                parameters["@GrainStateVersion"].Value = write.Version is { } version ? version : DBNull.Value;
-            }
-
-            return command.ExecuteScalar() is long stored ? stored : null;
+            return statement.Run(write, transaction);
         }
 
         public void Dispose()
@@ -669,27 +640,53 @@ internal sealed partial class SqliteBatchWriteGrainStorage : IGrainStorage, IAsy
             _delete.Dispose();
             Connection.Dispose();
         }
+    }
 
-        private SqliteCommand Create(string text, bool withPayload, bool withVersion)
+    /// <summary>One write statement and its parameters, kept so that a write sets them without looking them up by name.</summary>
+    private sealed class WriteStatement : IDisposable
+    {
+        private readonly SqliteCommand _command;
+        private readonly KeyParameters _key;
+        private readonly SqliteParameter? _payload;
+        private readonly SqliteParameter? _version;
+
+        public WriteStatement(SqliteConnection connection, string text, bool withPayload, bool withVersion)
         {
-            var command = Connection.CreateCommand();
-            command.CommandText = text;
-            command.Parameters.Add("@ServiceId", SqliteType.Text);
-            command.Parameters.Add("@GrainTypeString", SqliteType.Text);
-            command.Parameters.Add("@GrainIdN0", SqliteType.Integer);
-            command.Parameters.Add("@GrainIdN1", SqliteType.Integer);
-            command.Parameters.Add("@GrainIdExtensionString", SqliteType.Text);
-            if (withPayload)
-            {
-                command.Parameters.Add("@PayloadBinary", SqliteType.Blob);
-            }
+            _command = connection.CreateCommand();
+            _command.CommandText = text;
+            _key = new KeyParameters(_command);
+            _payload = withPayload ? _command.Parameters.Add("@PayloadBinary", SqliteType.Blob) : null;
+            _version = withVersion ? _command.Parameters.Add("@GrainStateVersion", SqliteType.Integer) : null;
+        }
 
-            if (withVersion)
-            {
-                command.Parameters.Add("@GrainStateVersion", SqliteType.Integer);
-            }
+        public long? Run(PendingWrite write, SqliteTransaction transaction)
+        {
+            _command.Transaction = transaction;
+            _key.Set(write.Key);
+            _payload?.Value = write.Payload;
+            _version?.Value = write.Version is { } version ? version : DBNull.Value;
+            return _command.ExecuteScalar() is long stored ? stored : null;
+        }
 
-            return command;
+        public void Dispose() => _command.Dispose();
+    }
+
+    /// <summary>The five parameters that name a grain's row, as the provider's queries call them, on one command.</summary>
+    private sealed class KeyParameters(SqliteCommand command)
+    {
+        private readonly SqliteParameter _serviceId = command.Parameters.Add("@ServiceId", SqliteType.Text);
+        private readonly SqliteParameter _grainType = command.Parameters.Add("@GrainTypeString", SqliteType.Text);
+        private readonly SqliteParameter _n0 = command.Parameters.Add("@GrainIdN0", SqliteType.Integer);
+        private readonly SqliteParameter _n1 = command.Parameters.Add("@GrainIdN1", SqliteType.Integer);
+        private readonly SqliteParameter _extension = command.Parameters.Add("@GrainIdExtensionString", SqliteType.Text);
+
+        public void Set(GrainKey key)
+        {
+            _serviceId.Value = key.ServiceId;
+            _grainType.Value = key.GrainType;
+            _n0.Value = key.N0;
+            _n1.Value = key.N1;
+            _extension.Value = key.Extension;
         }
     }
 }
