@@ -301,6 +301,7 @@ public sealed partial class ClientSession : IDisposable
         ImmutableArray<PendingResponse> fresh;
         long before;
         long generation;
+        long last = 0;
         lock (_handedLock)
         {
             (before, generation) = (_handedUpTo, _handedGeneration);
@@ -321,7 +322,8 @@ public sealed partial class ClientSession : IDisposable
 
             if (!fresh.IsEmpty)
             {
-                _handedUpTo = Math.Max(before, HighestSeq(fresh));
+                last = HighestSeq(fresh);
+                _handedUpTo = Math.Max(before, last);
             }
         }
 
@@ -339,7 +341,6 @@ public sealed partial class ClientSession : IDisposable
         // The time the login gate took counts: the mailbox waits for one answer within the timeout.
         var left = timeout - _services.Time.GetElapsedTime(started);
         var delivered = left > TimeSpan.Zero && await DeliverAsync(frames, left);
-        var last = HighestSeq(fresh);
         lock (_handedLock)
         {
             if (_handedGeneration == generation)
