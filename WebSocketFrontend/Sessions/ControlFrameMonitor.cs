@@ -1,3 +1,5 @@
+using System.Buffers;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace WebSocketFrontend.Sessions;
@@ -6,17 +8,22 @@ namespace WebSocketFrontend.Sessions;
 /// Sees the ping and pong frames a peer sends. The managed WebSocket answers pings inside <c>ReceiveAsync</c>
 /// and tells its caller nothing about them, so a peer could send them without limit at no cost to itself.
 /// This sits between the WebSocket and the upgraded connection and reads only the frame headers of what
-/// the peer sends (RFC 6455, 5.2), skipping payloads; it changes no byte in either direction.
+/// the peer sends (RFC 6455, 5.2), skipping payloads; it changes no byte in either direction. It also sees the
+/// peer's close frame, which lets a socket the WebSocket failed itself wait for the peer's answer before it goes.
 /// </summary>
 public sealed class ControlFrameMonitor
 {
     private const byte PingOpcode = 0x9;
     private const byte PongOpcode = 0xA;
+    private const byte CloseOpcode = 0x8;
+    private const int LingerChunkBytes = 512;
 
     private readonly byte[] _header = new byte[14];
     private int _have;
     private int _need = 2;
     private long _payloadLeft;
+    private bool _peerClosed;
+    private Stream? _connection;
 
     /// <summary>Called, on the reading side, for every ping or pong frame header the peer sends.</summary>
     public Action? ControlFrameReceived { get; set; }
@@ -61,10 +68,58 @@ public sealed class ControlFrameMonitor
         };
         _have = 0;
         _need = 2;
-        if ((_header[0] & 0x0F) is PingOpcode or PongOpcode)
+        var opcode = _header[0] & 0x0F;
+        if (opcode is PingOpcode or PongOpcode)
         {
             ControlFrameReceived?.Invoke();
         }
+        else if (opcode == CloseOpcode)
+        {
+            _peerClosed = true;
+        }
+    }
+
+    /// <summary>
+    /// For a connection the WebSocket failed itself (invalid UTF-8 or a broken frame: it sent its close frame and
+    /// stopped reading), reads and drops what the peer still sends until the peer's close frame or the end of the
+    /// connection. Closing a TCP connection with unread bytes resets it, and a reset makes the peer's kernel drop
+    /// the close frame the peer had not read yet: the peer would see a reset instead of the close status.
+    /// Bounded by <paramref name="cancellationToken"/> (the session's close deadline).
+    /// </summary>
+    public async ValueTask AwaitPeerCloseAsync(CancellationToken cancellationToken)
+    {
+        if (_connection is null)
+        {
+            return;
+        }
+
+        var discard = ArrayPool<byte>.Shared.Rent(LingerChunkBytes);
+        try
+        {
+            while (!_peerClosed)
+            {
+                if (await _connection.ReadAsync(discard.AsMemory(0, LingerChunkBytes), cancellationToken) == 0)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or ConnectionAbortedException)
+        {
+            // The deadline passed or the peer dropped the connection: either way there is nothing left to wait for.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(discard);
+        }
+    }
+
+    /// <summary>The upgraded connection, for a monitor made outside a request (tests); reads through it are inspected.</summary>
+    public Stream Monitor(Stream connection)
+    {
+        var monitored = new MonitoredStream(connection, this);
+        _connection = monitored;
+        return monitored;
     }
 
     /// <summary>
@@ -97,7 +152,7 @@ public sealed class ControlFrameMonitor
     {
         public bool IsUpgradableRequest => inner.IsUpgradableRequest;
 
-        public async Task<Stream> UpgradeAsync() => new MonitoredStream(await inner.UpgradeAsync(), monitor);
+        public async Task<Stream> UpgradeAsync() => monitor.Monitor(await inner.UpgradeAsync());
     }
 
     private sealed class MonitoredConnect(IHttpExtendedConnectFeature inner, ControlFrameMonitor monitor) : IHttpExtendedConnectFeature
@@ -106,7 +161,7 @@ public sealed class ControlFrameMonitor
 
         public string? Protocol => inner.Protocol;
 
-        public async ValueTask<Stream> AcceptAsync() => new MonitoredStream(await inner.AcceptAsync(), monitor);
+        public async ValueTask<Stream> AcceptAsync() => monitor.Monitor(await inner.AcceptAsync());
     }
 
     /// <summary>The upgraded connection, passing every byte through and showing what is read to the monitor.</summary>

@@ -27,6 +27,9 @@ public sealed class WebSocketTransport : IClientTransport
     private ITimer? _frameDeadline;
     private bool _frameDeadlineArmed;
 
+    // Set when the WebSocket failed the connection itself on what the peer sent; it has sent its close frame then.
+    private bool _failedByWebSocket;
+
     /// <param name="socket">The accepted WebSocket.</param>
     /// <param name="services">What every session shares.</param>
     /// <param name="controlFrames">Sees the peer's ping and pong frames, which the WebSocket answers without telling; they count against the request budget.</param>
@@ -80,6 +83,7 @@ public sealed class WebSocketTransport : IClientTransport
         }
         catch (Exception ex) when (ex is WebSocketException or ConnectionAbortedException)
         {
+            _failedByWebSocket = ex is WebSocketException && _socket.State == WebSocketState.Aborted;
             throw new ConnectionLostException(ex.Message, ex);
         }
     }
@@ -114,6 +118,13 @@ public sealed class WebSocketTransport : IClientTransport
     /// <summary>After our close frame, waits (bounded by the session's close deadline, which aborts) for the peer's.</summary>
     public async ValueTask FinishAsync(CancellationToken cancellationToken)
     {
+        if (_failedByWebSocket && _controlFrames is not null)
+        {
+            // The WebSocket sent its own close frame and will read no more: the peer's answer is read under it.
+            await _controlFrames.AwaitPeerCloseAsync(cancellationToken);
+            return;
+        }
+
         if (_socket.State != WebSocketState.CloseSent)
         {
             return;
