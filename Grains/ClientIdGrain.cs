@@ -18,6 +18,7 @@ public sealed partial class ClientIdGrain(
     [PersistentState("clientId", Names.Storage)] IPersistentState<ClientIdState> state,
     IOptions<ClientStoreOptions> options,
     TimeProvider time,
+    LocalSessionObservers observers,
     ILogger<ClientIdGrain> logger) : Grain, IClientIdGrain
 {
     private readonly ClientStoreOptions _options = options.Value;
@@ -449,7 +450,7 @@ public sealed partial class ClientIdGrain(
             // Waiting less would take its "not yet" for "never" and store a response it may still
             // write (the duplicate); the longer bound here only covers a frontend that cannot answer
             // at all, the one case where a response may then come twice (its seq tells the copies apart).
-            var observer = session.Registration.Observer;
+            var observer = observers.For(session.Registration);
             if (await observer.Deliver(session.Registration.SessionId, batch, _options.PushTimeout).WaitAsync(_options.PushTimeout * 2))
             {
                 return true;
@@ -600,7 +601,7 @@ public sealed partial class ClientIdGrain(
     {
         try
         {
-            await session.Registration.Observer.LoggedOut(session.Registration.SessionId, reason).WaitAsync(_options.PushTimeout);
+            await observers.For(session.Registration).LoggedOut(session.Registration.SessionId, reason).WaitAsync(_options.PushTimeout);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

@@ -118,6 +118,7 @@ public static class SiloBuilderExtensions
         silo.Services.AddSingleton(new SchemaTarget(database));
         silo.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ILifecycleParticipant<ISiloLifecycle>, SchemaInstaller>());
         silo.Services.TryAddSingleton(TimeProvider.System);
+        silo.Services.TryAddSingleton<LocalSessionObservers>();
         silo.Services.AddHostedService<ExpirySweepService>();
 
         silo.UseSystemTextJsonGrainStorageSerializer();

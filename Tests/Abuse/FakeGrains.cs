@@ -40,7 +40,7 @@ public sealed class FakeGrains : IGrainFactory
         var directory = new DirectoryUpdates(this, frontend, options);
         var registry = new SessionRegistry(options, NullLogger<SessionRegistry>.Instance);
         var metrics = new GatewayMetrics(Meters);
-        var observer = new FrontendObserver(this, registry);
+        var observer = new FrontendObserver(this, registry, frontend, new global::Grains.LocalSessionObservers());
         var budgets = new AddressBudgets(Options.Create(new LimitsOptions { Enabled = false }), time);
         var handler = new RequestHandler(this, budgets, options, NullLogger<RequestHandler>.Instance, metrics, new EdgeMetrics(Meters));
         var services = new SessionServices(handler, replies, options, time, NullLogger<ClientSession>.Instance, this, frontend, observer, directory, metrics, new EdgeMetrics(Meters));

@@ -1,8 +1,11 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using Grains.Interfaces;
+using Grains;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
+using Orleans.TestingHost;
 using Tests.Infrastructure;
 
 namespace Tests.Grains;
@@ -390,6 +393,32 @@ public sealed class MailboxTests(ClusterFixture fixture)
         await shard.Apply("stranger", [DirectoryChange.Remove("b")], lease);
         Assert.False(await shard.Renew("stranger", lease));
         Assert.Equal(["c"], (await shard.List()).Select(e => e.ConnectionId));
+    }
+
+    [Fact]
+    public async Task PushesToASessionOfAFrontendInTheSilosOwnProcessCallItsObserverObjectAndOthersGoThroughTheReference()
+    {
+        var (_, mailbox) = await RegisterAsync();
+        var (inProcess, throughReference) = (new RecordingObserver(), new RecordingObserver());
+        var frontendId = Guid.NewGuid().ToString("N");
+        foreach (var silo in fixture.Silos.Cluster.Silos.OfType<InProcessSiloHandle>())
+        {
+            silo.SiloHost.Services.GetRequiredService<LocalSessionObservers>().Register(frontendId, inProcess);
+        }
+
+        var local = new SessionRegistration(Guid.NewGuid().ToString("N"), frontendId, Grains.CreateObjectReference<ISessionObserver>(throughReference), AckMode: false);
+        await mailbox.Attach(local, Valid);
+        Assert.Equal(SendStatus.Online, (await mailbox.Send(null, "1")).Status);
+        Assert.Equal(["1"], inProcess.Delivered.Select(r => r.Payload));
+        Assert.Empty(throughReference.Delivered);
+
+        // Another frontend's session takes over: the logout goes to the object, the next push through the reference.
+        var other = new RecordingObserver();
+        await mailbox.Attach(Session(other), Valid);
+        Assert.Equal([(local.SessionId, "takeover")], inProcess.LoggedOut);
+        Assert.Equal(SendStatus.Online, (await mailbox.Send(null, "2")).Status);
+        Assert.Equal(["2"], other.Delivered.Select(r => r.Payload));
+        Assert.Equal(["1"], inProcess.Delivered.Select(r => r.Payload));
     }
 
     private async Task<(int Id, IClientIdGrain Mailbox)> RegisterAsync()

@@ -34,6 +34,7 @@ public static class GatewayHostingExtensions
             .ValidateOnStart();
         builder.Services.AddSingleton<DirectoryUpdates>();
         builder.Services.AddSingleton<RequestHandler>();
+        builder.Services.TryAddSingleton<Grains.LocalSessionObservers>();
         builder.Services.AddSingleton<FrontendObserver>();
         builder.Services.AddHostedService<SessionRenewalService>();
         builder.Services.AddSingleton<SessionServices>();

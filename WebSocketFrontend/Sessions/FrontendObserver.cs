@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Grains;
 using Grains.Interfaces;
 
 namespace WebSocketFrontend.Sessions;
@@ -6,16 +7,18 @@ namespace WebSocketFrontend.Sessions;
 /// <summary>
 /// This frontend's end of the push path: one grain observer for all its sessions, addressed by
 /// session id. Mailbox grains call it to write responses and to log sessions out; each session
-/// writes them in its own transport's format.
+/// writes them in its own transport's format. Mailboxes of a silo in this process call it directly
+/// (<see cref="LocalSessionObservers"/>); they run its code up to its first wait in their own turn.
 /// </summary>
 public sealed class FrontendObserver : ISessionObserver
 {
     private readonly SessionRegistry _registry;
     private readonly Lazy<ISessionObserver> _reference;
 
-    public FrontendObserver(IGrainFactory grains, SessionRegistry registry)
+    public FrontendObserver(IGrainFactory grains, SessionRegistry registry, FrontendIdentity frontend, LocalSessionObservers local)
     {
         _registry = registry;
+        local.Register(frontend.Id, this);
 
         // Created on first use: the co-hosted silo or the cluster client must be running by then.
         _reference = new Lazy<ISessionObserver>(() => grains.CreateObjectReference<ISessionObserver>(this));

@@ -1,0 +1,35 @@
+using Grains.Interfaces;
+
+namespace Grains;
+
+/// <summary>
+/// The push path of a frontend that runs in the silo's own process (the embedded default). A mailbox whose
+/// session belongs to that frontend calls its observer object directly, as a method, instead of through the
+/// observer reference, which would cost a request and a response message through Orleans for every push
+/// (two serialized copies of the batch, a callback and two thread-pool hops). Everything else stays the same:
+/// the mailbox still awaits the answer within its bound, one push at a time, in order. A session of another
+/// process, or every session where no frontend registered (a silo of its own), goes through the reference.
+/// </summary>
+public sealed class LocalSessionObservers
+{
+    private Registered? _local;
+
+    /// <summary>The frontend of this process: its id, as its sessions register with it, and its observer object.</summary>
+    public void Register(string frontendId, ISessionObserver observer)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(frontendId);
+        ArgumentNullException.ThrowIfNull(observer);
+        Volatile.Write(ref _local, new Registered(frontendId, observer));
+    }
+
+    /// <summary>Where a push to <paramref name="session"/> goes: this process's observer object, or the session's reference.</summary>
+    public ISessionObserver For(SessionRegistration session)
+    {
+        var local = Volatile.Read(ref _local);
+        return local is not null && string.Equals(local.FrontendId, session.FrontendId, StringComparison.Ordinal)
+            ? local.Observer
+            : session.Observer;
+    }
+
+    private sealed record Registered(string FrontendId, ISessionObserver Observer);
+}
