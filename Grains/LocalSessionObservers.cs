@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Grains.Interfaces;
 
 namespace Grains;
@@ -7,8 +8,10 @@ namespace Grains;
 /// session belongs to that frontend calls its observer object directly, as a method, instead of through the
 /// observer reference, which would cost a request and a response message through Orleans for every push
 /// (two serialized copies of the batch, a callback and two thread-pool hops). Everything else stays the same:
-/// the mailbox still awaits the answer within its bound, one push at a time, in order. A session of another
-/// process, or every session where no frontend registered (a silo of its own), goes through the reference.
+/// the mailbox still awaits the answer within its bound, one push at a time, in order, and the frontend's code
+/// runs on the thread pool, outside the grain's turn, as an observer call's would: what it starts or awaits
+/// never runs on the grain's scheduler or as a call from the grain. A session of another process, or every
+/// session where no frontend registered (a silo of its own), goes through the reference.
 /// </summary>
 public sealed class LocalSessionObservers
 {
@@ -19,7 +22,7 @@ public sealed class LocalSessionObservers
     {
         ArgumentException.ThrowIfNullOrEmpty(frontendId);
         ArgumentNullException.ThrowIfNull(observer);
-        Volatile.Write(ref _local, new Registered(frontendId, observer));
+        Volatile.Write(ref _local, new Registered(frontendId, new OnThePool(observer)));
     }
 
     /// <summary>Where a push to <paramref name="session"/> goes: this process's observer object, or the session's reference.</summary>
@@ -32,4 +35,13 @@ public sealed class LocalSessionObservers
     }
 
     private sealed record Registered(string FrontendId, ISessionObserver Observer);
+
+    /// <summary>The frontend's object, called from the thread pool rather than from the calling grain's turn.</summary>
+    private sealed class OnThePool(ISessionObserver target) : ISessionObserver
+    {
+        public Task<bool> Deliver(string sessionId, ImmutableArray<PendingResponse> responses, TimeSpan timeout) =>
+            Task.Run(() => target.Deliver(sessionId, responses, timeout));
+
+        public Task LoggedOut(string sessionId, string reason) => Task.Run(() => target.LoggedOut(sessionId, reason));
+    }
 }

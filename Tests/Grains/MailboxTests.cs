@@ -411,6 +411,7 @@ public sealed class MailboxTests(ClusterFixture fixture)
         Assert.Equal(SendStatus.Online, (await mailbox.Send(null, "1")).Status);
         Assert.Equal(["1"], inProcess.Delivered.Select(r => r.Payload));
         Assert.Empty(throughReference.Delivered);
+        Assert.Equal([TaskScheduler.Default], inProcess.Schedulers);
 
         // Another frontend's session takes over: the logout goes to the object, the next push through the reference.
         var other = new RecordingObserver();
@@ -462,8 +463,14 @@ public sealed class MailboxTests(ClusterFixture fixture)
 
         public IReadOnlyList<(string SessionId, string Reason)> LoggedOut => [.. _loggedOut];
 
+        /// <summary>Where each delivery ran: an observer's code never runs on the calling grain's scheduler.</summary>
+        public IReadOnlyList<TaskScheduler> Schedulers => [.. _schedulers];
+
+        private readonly ConcurrentQueue<TaskScheduler> _schedulers = new();
+
         public Task<bool> Deliver(string sessionId, ImmutableArray<PendingResponse> responses, TimeSpan timeout)
         {
+            _schedulers.Enqueue(TaskScheduler.Current);
             if (!Accept)
             {
                 return Task.FromResult(false);

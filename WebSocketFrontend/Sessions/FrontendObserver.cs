@@ -7,8 +7,8 @@ namespace WebSocketFrontend.Sessions;
 /// <summary>
 /// This frontend's end of the push path: one grain observer for all its sessions, addressed by
 /// session id. Mailbox grains call it to write responses and to log sessions out; each session
-/// writes them in its own transport's format. Mailboxes of a silo in this process call it directly
-/// (<see cref="LocalSessionObservers"/>); they run its code up to its first wait in their own turn.
+/// writes them in its own transport's format. Mailboxes of a silo in this process call it directly, from the
+/// thread pool (<see cref="LocalSessionObservers"/>), without Orleans messages.
 /// </summary>
 public sealed class FrontendObserver : ISessionObserver
 {
