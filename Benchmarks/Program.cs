@@ -13,14 +13,7 @@ Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
 
 if (options.Command == "ceiling")
 {
-    // A child of the tool, or started by hand; SIGTERM or Ctrl+C stops it. Socket completions run on the
-    // runtime's I/O thread, as in the gateway's embedded default (Sockets:InlineCompletions), unless the
-    // environment says otherwise: the two servers then differ only in what they do per frame.
-    if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
-    {
-        Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
-    }
-
+    // A child of the tool, or started by hand; SIGTERM or Ctrl+C stops it.
     await CeilingServer.RunAsync(options.Port, stop.Token);
     return 0;
 }

@@ -1,7 +1,3 @@
 using WebSocketFrontend.Hosting;
 
-var app = GatewayApplication.Create(args);
-
-// Before anything opens a socket: the runtime reads its switch once, at the first socket operation.
-SocketCompletions.Apply(app.Configuration);
-app.Run();
+GatewayApplication.Create(args).Run();

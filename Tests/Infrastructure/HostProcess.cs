@@ -59,9 +59,6 @@ public sealed class HostProcess : IAsyncDisposable
         }
 
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-
-        // Set for this process (ShippedSocketCompletions); a process started here decides by its own settings.
-        start.Environment.Remove(WebSocketFrontend.Hosting.SocketCompletions.Variable);
         var process = new Process { StartInfo = start };
         var host = new HostProcess(name, process, Path.Combine(logFolder, name + ".log"));
         process.OutputDataReceived += (_, e) => host.Keep(e.Data);
