@@ -93,13 +93,7 @@ public sealed class SessionCoreTests
 
         // Past every push's deadline, within the authentication timeout.
         time.Advance(TimeSpan.FromSeconds(10));
-        transport.Hand(Body("""{"action":"ping","requestId":1}"""), context: 9L);
-
-        Assert.Equal("""ack 9:{"action":"pinged","requestId":1,"parameters":{}}.""", await transport.NextFrameAsync());
-        Assert.Null(transport.ClosedWith);
-        transport.Hand(InboundMessage.Closed);
-        await running.WaitAsync(TimeSpan.FromMinutes(1), ct);
-        Assert.Equal(CloseReason.Normal, transport.ClosedWith);
+        await AssertServesThenClosesNormallyAsync(transport, running, context: 9L, ct);
     }
 
     [Fact]
@@ -120,8 +114,14 @@ public sealed class SessionCoreTests
         Assert.Equal(0, time.LiveTimers);
 
         time.Inner.Advance(options.AuthenticationTimeout * 2);
-        transport.Hand(Body("""{"action":"ping","requestId":1}"""), context: 3L);
-        Assert.Equal("""ack 3:{"action":"pinged","requestId":1,"parameters":{}}.""", await transport.NextFrameAsync());
+        await AssertServesThenClosesNormallyAsync(transport, running, context: 3L, ct);
+    }
+
+    /// <summary>The session, still open, answers a ping; then the peer's close ends it with a normal close.</summary>
+    private static async Task AssertServesThenClosesNormallyAsync(MemoryTransport transport, Task running, long context, CancellationToken ct)
+    {
+        transport.Hand(Body("""{"action":"ping","requestId":1}"""), context: context);
+        Assert.Equal($$$"""ack {{{context}}}:{"action":"pinged","requestId":1,"parameters":{}}.""", await transport.NextFrameAsync());
         Assert.Null(transport.ClosedWith);
 
         transport.Hand(InboundMessage.Closed);

@@ -115,8 +115,7 @@ public sealed partial class ClientSession
             return;
         }
 
-        var renewal = _services.Grains.Grain<IClientIdGrain>(login.ClientId).Renew(login.Registration, _services.SessionValidity, DeliveredUpTo);
-        if (!await renewal.WaitAsync(within, cancellationToken))
+        if (!await ReattachAsync(login).WaitAsync(within, cancellationToken))
         {
             LoggedOutByMailbox("takeover");
         }

@@ -114,7 +114,7 @@ public sealed class ControlFrameMonitor
         }
     }
 
-    /// <summary>The upgraded connection, for a monitor made outside a request (tests); reads through it are inspected.</summary>
+    /// <summary>Wraps the upgraded connection: every read through the result is inspected, and a wait for the peer's close reads from it.</summary>
     public Stream Monitor(Stream connection)
     {
         var monitored = new MonitoredStream(connection, this);
