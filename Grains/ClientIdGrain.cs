@@ -450,8 +450,11 @@ public sealed partial class ClientIdGrain(
             // Waiting less would take its "not yet" for "never" and store a response it may still
             // write (the duplicate); the longer bound here only covers a frontend that cannot answer
             // at all, the one case where a response may then come twice (its seq tells the copies apart).
-            var observer = observers.For(session.Registration);
-            if (await observer.Deliver(session.Registration.SessionId, batch, _options.PushTimeout).WaitAsync(_options.PushTimeout * 2))
+            // The frontend of this process answers within PushTimeout by its own deadline, so its answer needs no
+            // second bound (nor a timer per push).
+            var observer = observers.For(session.Registration, out var local);
+            var answer = observer.Deliver(session.Registration.SessionId, batch, _options.PushTimeout);
+            if (await (local ? answer : answer.WaitAsync(_options.PushTimeout * 2)))
             {
                 return true;
             }

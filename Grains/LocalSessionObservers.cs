@@ -26,12 +26,18 @@ public sealed class LocalSessionObservers
     }
 
     /// <summary>Where a push to <paramref name="session"/> goes: this process's observer object, or the session's reference.</summary>
-    public ISessionObserver For(SessionRegistration session)
+    public ISessionObserver For(SessionRegistration session) => For(session, out _);
+
+    /// <summary>
+    /// Where a push to <paramref name="session"/> goes; <paramref name="isLocal"/> is true for this process's object, whose
+    /// answer comes within the timeout it is given (the session's own deadline), where a reference may never answer.
+    /// </summary>
+    public ISessionObserver For(SessionRegistration session, out bool isLocal)
     {
+        ArgumentNullException.ThrowIfNull(session);
         var local = Volatile.Read(ref _local);
-        return local is not null && string.Equals(local.FrontendId, session.FrontendId, StringComparison.Ordinal)
-            ? local.Observer
-            : session.Observer;
+        isLocal = local is not null && string.Equals(local.FrontendId, session.FrontendId, StringComparison.Ordinal);
+        return isLocal ? local!.Observer : session.Observer;
     }
 
     private sealed record Registered(string FrontendId, ISessionObserver Observer);

@@ -206,7 +206,11 @@ public sealed partial class ClientSession : IDisposable
         }
 
         var delivery = new Delivery();
-        var written = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // Completed by the send loop once the last frame is written (or by the deadline): what follows here, and the
+        // deliverer's own continuation up to its answer, runs on that thread rather than as one more thread-pool item
+        // per push. It is short and takes no lock the send loop holds.
+        var written = new TaskCompletionSource<bool>();
         for (var i = 0; i < frames.Count; i++)
         {
             if (!TryPush(new Outgoing(frames[i], i == frames.Count - 1 ? written : null, Delivery: delivery)))
@@ -434,6 +438,7 @@ public sealed partial class ClientSession : IDisposable
     /// <summary>The deadline timer fired: the watched delivery, once its deadline has passed, stops waiting for the send loop.</summary>
     private void OnDeliveryDeadline()
     {
+        Delivery? expired;
         lock (_deadlineLock)
         {
             if (_watched is not { } delivery)
@@ -449,8 +454,11 @@ public sealed partial class ClientSession : IDisposable
                 return;
             }
 
-            delivery.Expire();
+            expired = delivery;
         }
+
+        // Outside the lock: the deliverer's continuation runs inline from here.
+        expired.Expire();
     }
 
     /// <summary>The socket registered, logged in or passed a token check: the authentication deadline no longer applies.</summary>
