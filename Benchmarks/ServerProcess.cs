@@ -66,7 +66,7 @@ public sealed class ServerProcess : IAsyncDisposable
     /// then exits while starting. It is started again on fresh ports, at most <see cref="StartAttempts"/> times in
     /// all, so that a server that cannot start at all still fails the run.
     /// </summary>
-    private static async Task<ServerProcess> OnFreshPortsAsync(Func<Task<ServerProcess>> start)
+    internal static async Task<T> OnFreshPortsAsync<T>(Func<Task<T>> start)
     {
         for (var attempt = 1; ; attempt++)
         {

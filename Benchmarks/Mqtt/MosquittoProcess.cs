@@ -74,8 +74,15 @@ public sealed class MosquittoProcess : IAsyncDisposable
     public static string NotInstalled(string path) =>
         $"Mosquitto ('{path}') is not installed: apt-get install -y mosquitto (Debian's package, which also brings mosquitto_passwd).";
 
-    /// <summary>Starts <paramref name="executable"/> and waits, bounded, until both listeners accept connections.</summary>
-    public static async Task<MosquittoProcess> StartAsync(string executable, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts <paramref name="executable"/> and waits, bounded, until both listeners accept connections; a broker that
+    /// exits while starting (a port taken between its choice and the bind) is started again on fresh ports, as the
+    /// servers are.
+    /// </summary>
+    public static Task<MosquittoProcess> StartAsync(string executable, CancellationToken cancellationToken) =>
+        ServerProcess.OnFreshPortsAsync(() => StartOnceAsync(executable, cancellationToken));
+
+    private static async Task<MosquittoProcess> StartOnceAsync(string executable, CancellationToken cancellationToken)
     {
         var folder = Directory.CreateTempSubdirectory("mosquitto-bench-").FullName;
         try
@@ -188,7 +195,7 @@ public sealed class MosquittoProcess : IAsyncDisposable
             {
                 if (_process.HasExited)
                 {
-                    throw new InvalidOperationException($"mosquitto exited with code {_process.ExitCode} while starting.");
+                    throw new ServerExitedException($"mosquitto exited with code {_process.ExitCode} while starting.");
                 }
 
                 try
