@@ -96,6 +96,38 @@ public sealed class SessionCoreTests
         await AssertServesThenClosesNormallyAsync(transport, running, context: 9L, ct);
     }
 
+    /// <summary>
+    /// The deadline timer stays armed after a push written in time; a later push with a shorter timeout still ends at
+    /// its own deadline, not at the one the timer was armed for.
+    /// </summary>
+    [Fact]
+    public async Task APushWithAShorterTimeoutThanTheOneBeforeEndsAtItsOwnDeadline()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var time = new FakeTimeProvider();
+        var (_, services, _) = new FakeGrains().Frontend(Microsoft.Extensions.Options.Options.Create(new ProtocolOptions()), time);
+        var transport = new MemoryTransport();
+        using var session = new ClientSession(transport, services);
+        var running = session.RunAsync(ct);
+
+        Assert.True(await session.DeliverAsync([Encoding.UTF8.GetBytes("in time")], TimeSpan.FromSeconds(10)));
+        Assert.Equal("in time", await transport.NextFrameAsync());
+
+        // The socket stops taking frames once the send loop has begun on the next push: that push's only way to end
+        // is its 2-second deadline, and begun, it counts as written.
+        var (held, waiting) = transport.HoldSends();
+        var late = session.DeliverAsync([Encoding.UTF8.GetBytes("held")], TimeSpan.FromSeconds(2)).AsTask();
+        await waiting.WaitAsync(TimeSpan.FromMinutes(1), ct);
+        time.Advance(TimeSpan.FromSeconds(1.5));
+        Assert.False(late.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(0.5));
+        Assert.True(await late.WaitAsync(TimeSpan.FromMinutes(1), ct));
+
+        held.SetResult();
+        Assert.Equal("held", await transport.NextFrameAsync());
+        await AssertServesThenClosesNormallyAsync(transport, running, context: 4L, ct);
+    }
+
     [Fact]
     public async Task AnAuthenticatedSessionKeepsNoAuthenticationTimerAndStaysOpenPastTheDeadline()
     {
@@ -239,10 +271,30 @@ public sealed class SessionCoreTests
         public async ValueTask<InboundMessage> ReceiveAsync(CancellationToken cancellationToken) =>
             await _inbound.Reader.WaitToReadAsync(cancellationToken) && _inbound.Reader.TryRead(out var message) ? message : InboundMessage.Closed;
 
-        public ValueTask SendAsync(byte[] frame, CancellationToken cancellationToken)
+        private TaskCompletionSource? _sendGate;
+        private TaskCompletionSource? _sendWaiting;
+
+        /// <summary>
+        /// Sends wait from now on until <c>Release</c> is completed (then the gate is gone); <c>Waiting</c> completes
+        /// when a send has begun to wait.
+        /// </summary>
+        public (TaskCompletionSource Release, Task Waiting) HoldSends()
         {
+            _sendWaiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _sendGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return (_sendGate, _sendWaiting.Task);
+        }
+
+        public async ValueTask SendAsync(byte[] frame, CancellationToken cancellationToken)
+        {
+            if (_sendGate is { } gate)
+            {
+                _sendWaiting!.TrySetResult();
+                await gate.Task.WaitAsync(cancellationToken);
+                _sendGate = null;
+            }
+
             _written.Writer.TryWrite(Encoding.UTF8.GetString(frame));
-            return default;
         }
 
         public ValueTask CloseAsync(CloseReason reason, string description, CancellationToken cancellationToken)

@@ -37,10 +37,12 @@ public sealed partial class ClientSession : IDisposable
     private long _rateLimitedSince;
     private bool _closeForRateLimit;
 
-    // The delivery whose deadline the session's one deadline timer watches (made on the first push), guarded by the lock.
+    // The delivery whose deadline the session's one deadline timer watches (made on the first push), and when that
+    // timer is due (a TimeProvider timestamp; long.MaxValue when it is not armed); guarded by the lock.
     private readonly Lock _deadlineLock = new();
     private Delivery? _watched;
     private ITimer? _deliveryDeadline;
+    private long _deadlineTimerDue = long.MaxValue;
 
     // Pushes wait while a login is answered, so that no response overtakes the 'logged' frame.
     private TaskCompletionSource _loginGate = CompletedGate();
@@ -418,11 +420,20 @@ public sealed partial class ClientSession : IDisposable
             _watched = delivery;
             _deliveryDeadline ??= _services.Time.CreateTimer(
                 static s => ((ClientSession)s!).OnDeliveryDeadline(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            _deliveryDeadline.Change(left, Timeout.InfiniteTimeSpan);
+
+            // A timer already due by this deadline serves it: firing early, it re-arms for the rest. The timer is set
+            // only then, not at every push and every completion, which kept the runtime's timer lock on the push path.
+            if (_deadlineTimerDue > delivery.Deadline)
+            {
+                _deliveryDeadline.Change(left, Timeout.InfiniteTimeSpan);
+                _deadlineTimerDue = delivery.Deadline;
+            }
+
             return true;
         }
     }
 
+    /// <summary>The delivery is over; the timer stays armed and, if nothing is watched when it fires, does nothing.</summary>
     private void Unwatch(Delivery delivery)
     {
         lock (_deadlineLock)
@@ -430,7 +441,6 @@ public sealed partial class ClientSession : IDisposable
             if (_watched == delivery)
             {
                 _watched = null;
-                _deliveryDeadline!.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             }
         }
     }
@@ -441,6 +451,7 @@ public sealed partial class ClientSession : IDisposable
         Delivery? expired;
         lock (_deadlineLock)
         {
+            _deadlineTimerDue = long.MaxValue;
             if (_watched is not { } delivery)
             {
                 return;
@@ -451,6 +462,7 @@ public sealed partial class ClientSession : IDisposable
             {
                 // Fired for an earlier delivery, or a little early: wait for this one's own deadline.
                 _deliveryDeadline!.Change(remaining, Timeout.InfiniteTimeSpan);
+                _deadlineTimerDue = delivery.Deadline;
                 return;
             }
 
