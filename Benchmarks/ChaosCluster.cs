@@ -323,6 +323,7 @@ public sealed class ChaosProcess : IDisposable
 
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         info.Environment["DOTNET_gcServer"] = "0";
+        info.Environment["DOTNET_GCgen0size"] = ServerProcess.GatewayYoungGeneration;
         var process = new Process { StartInfo = info };
         var chaos = new ChaosProcess(name, process, logPath, siloPort, http);
         process.OutputDataReceived += (_, e) => chaos.Keep(e.Data);

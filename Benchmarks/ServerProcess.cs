@@ -17,6 +17,9 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>Starts of one server, each on fresh ports, before a server that exits while starting fails the run.</summary>
     private const int StartAttempts = 3;
 
+    /// <summary>The young-generation budget the gateway's launch profile and images set (<c>DOTNET_GCgen0size</c>, 32 MiB).</summary>
+    internal const string GatewayYoungGeneration = "0x2000000";
+
     private static readonly TimeSpan _stopTimeout = TimeSpan.FromSeconds(15);
 
     private readonly Process _process;
@@ -183,11 +186,13 @@ public sealed class ServerProcess : IAsyncDisposable
             info.ArgumentList.Add(argument);
         }
 
-        // Both servers run the runtime the same way: workstation GC, as the gateway ships, so memory
-        // compares; and no spinning of idle thread-pool threads, which on two shared cores burns what
-        // another process (the tool, the other server) needs.
+        // Both servers run the runtime the same way: workstation GC with a 32 MiB young generation, as the
+        // gateway ships (its launch profile and images), so memory compares; and no spinning of
+        // idle thread-pool threads, which on two shared cores burns what another process (the tool, the other
+        // server) needs.
         info.Environment["DOTNET_gcServer"] = "0";
         info.Environment["DOTNET_gcConcurrent"] = "1";
+        info.Environment["DOTNET_GCgen0size"] = GatewayYoungGeneration;
         info.Environment["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0";
 
         // XENV="NAME=value;NAME=value" passes extra variables to the servers the tool starts (a setting such as
