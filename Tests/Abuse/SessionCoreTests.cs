@@ -80,10 +80,8 @@ public sealed class SessionCoreTests
     {
         var ct = TestContext.Current.CancellationToken;
         var time = new FakeTimeProvider();
-        var (_, services, _) = new FakeGrains().Frontend(Microsoft.Extensions.Options.Options.Create(new ProtocolOptions()), time);
-        var transport = new MemoryTransport();
-        using var session = new ClientSession(transport, services);
-        var running = session.RunAsync(ct);
+        var (transport, session, running) = Start(time);
+        using var owned = session;
 
         for (var i = 0; i < 3; i++)
         {
@@ -105,10 +103,8 @@ public sealed class SessionCoreTests
     {
         var ct = TestContext.Current.CancellationToken;
         var time = new FakeTimeProvider();
-        var (_, services, _) = new FakeGrains().Frontend(Microsoft.Extensions.Options.Options.Create(new ProtocolOptions()), time);
-        var transport = new MemoryTransport();
-        using var session = new ClientSession(transport, services);
-        var running = session.RunAsync(ct);
+        var (transport, session, running) = Start(time);
+        using var owned = session;
 
         Assert.True(await session.DeliverAsync([Encoding.UTF8.GetBytes("in time")], TimeSpan.FromSeconds(10)));
         Assert.Equal("in time", await transport.NextFrameAsync());
@@ -161,10 +157,10 @@ public sealed class SessionCoreTests
         Assert.Equal(CloseReason.Normal, transport.ClosedWith);
     }
 
-    private static (MemoryTransport Transport, ClientSession Session, Task Running) Start()
+    private static (MemoryTransport Transport, ClientSession Session, Task Running) Start(TimeProvider? time = null)
     {
         var options = Microsoft.Extensions.Options.Options.Create(new ProtocolOptions());
-        var (_, services, _) = new FakeGrains().Frontend(options, new FakeTimeProvider());
+        var (_, services, _) = new FakeGrains().Frontend(options, time ?? new FakeTimeProvider());
         var transport = new MemoryTransport();
         var session = new ClientSession(transport, services);
         return (transport, session, session.RunAsync(TestContext.Current.CancellationToken));
